@@ -1,0 +1,198 @@
+"""The ``nc`` command line.
+
+Exit status: 0 success, 2 user or input error (one line, no traceback), 1 internal error.
+``NC_FULL_ERROR=1`` adds the traceback to any error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+class UserError(Exception):
+    """An error in what the user gave us: reported as one line, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nc", description="neural data compression pipelines")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="train, evaluate and report a pipeline")
+    r.add_argument("pipeline")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a pipeline key (repeatable)")
+    r.add_argument("--out", default="runs", help="output folder (default: runs)")
+    r.add_argument("--resume", action="store_true", help="continue the latest run of this pipeline")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--print-config", action="store_true", help="print the resolved pipeline and exit")
+
+    v = sub.add_parser("validate", help="validate a pipeline without running it")
+    v.add_argument("pipeline")
+    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    pl = sub.add_parser("plugins", help="list installed plugins and their components")
+    pl.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("compress", help="compress an image with a trained model")
+    c.add_argument("--model", required=True, help="run directory holding model.pt")
+    c.add_argument("input")
+    c.add_argument("-o", "--output", required=True)
+
+    d = sub.add_parser("decompress", help="decompress an nc file to PNG")
+    d.add_argument("input")
+    d.add_argument("-o", "--output", required=True)
+    d.add_argument("--model", help="run directory holding model.pt (default: search --models)")
+    d.add_argument("--models", default=os.environ.get("NC_MODELS", "runs"),
+                   help="folder searched for the model matching the file (default: $NC_MODELS or runs)")
+    return p
+
+
+# --------------------------------------------------------------------------------- commands
+
+
+def cmd_run(args) -> int:
+    from nc_core.pipeline import load_pipeline
+    from nc_core.runner.run import Runner
+
+    pipeline = load_pipeline(args.pipeline, args.overrides)
+    if args.print_config:
+        sys.stdout.write(pipeline.to_yaml())
+        return EXIT_OK
+    Runner(pipeline, Path(args.out), resume=args.resume, quiet=args.quiet).run()
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from nc_core.pipeline import load_pipeline
+
+    pipeline = load_pipeline(args.pipeline, args.overrides)
+    print(f"{args.pipeline}: ok ({len(pipeline.runs())} run(s))")
+    return EXIT_OK
+
+
+def cmd_plugins(args) -> int:
+    from nc_core.plugins import get_registry
+
+    registry = get_registry()
+    if args.json:
+        print(json.dumps([p.as_dict() for p in registry.plugins], indent=2))
+        return EXIT_OK
+    for p in registry.plugins:
+        print(f"{p.name}  ({p.distribution} {p.version})" + ("  BROKEN" if p.broken else ""))
+        if p.broken:
+            print(f"    error: {p.error}")
+            continue
+        print(f"    hooks: {', '.join(p.hooks) or '-'}")
+        for kind, names in p.components.items():
+            print(f"    {kind}: {', '.join(sorted(names))}")
+    return EXIT_OK
+
+
+def _read_image(path: str):
+    from PIL import UnidentifiedImageError
+
+    from nc_core.components.datasets import load_rgb
+
+    try:
+        return load_rgb(Path(path))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"{path}: not a readable image ({exc})") from None
+
+
+def _write_atomic(path: str, write) -> None:
+    """Write through a temporary file so a failure never leaves a partial output."""
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.nc-tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def cmd_compress(args) -> int:
+    from nc_core.runner.run import load_model
+
+    image = _read_image(args.input)
+    codec = load_model(Path(args.model))
+    data = codec.compress(image)
+    _write_atomic(args.output, lambda p: p.write_bytes(data))
+    return EXIT_OK
+
+
+def find_model(models: Path, weights: str) -> Path:
+    """The run directory under ``models`` whose ``model.json`` has these weights."""
+    from nc_core.runner.train import MODEL_INFO
+
+    for info in sorted(models.rglob(MODEL_INFO)) if models.is_dir() else []:
+        try:
+            if json.loads(info.read_text()).get("weights") == weights:
+                return info.parent
+        except (OSError, ValueError):
+            continue
+    raise UserError(f"no model with weights {weights} under {models} (pass --model RUN_DIR)")
+
+
+def cmd_decompress(args) -> int:
+    from PIL import Image
+
+    from nc_core import container
+    from nc_core.runner.run import load_model
+
+    try:
+        data = Path(args.input).read_bytes()
+    except OSError as exc:
+        raise UserError(f"{args.input}: {exc.strerror or exc}") from None
+    _, weights = container.peek_weights(data)  # validates the file before any model is loaded
+    run_dir = Path(args.model) if args.model else find_model(Path(args.models), weights)
+    image = load_model(run_dir).decompress(data)
+    _write_atomic(args.output, lambda p: Image.fromarray(image).save(p, format="PNG"))
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "plugins": cmd_plugins,
+            "compress": cmd_compress, "decompress": cmd_decompress}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from nc_core.container import ContainerError
+    from nc_core.pipeline import PipelineError
+    from nc_core.plugins import PluginError, UnknownComponent
+
+    full = os.environ.get("NC_FULL_ERROR", "") not in ("", "0")
+    try:
+        return COMMANDS[args.command](args)
+    except PipelineError as exc:
+        if full:
+            traceback.print_exc()
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USER
+    except (UserError, ContainerError, PluginError, UnknownComponent, FileNotFoundError) as exc:
+        if full:
+            traceback.print_exc()
+        print(f"nc: error: {exc}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("nc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in nc or a plugin: say so, keep the trace opt-in
+        if full:
+            traceback.print_exc()
+        print(f"nc: internal error: {type(exc).__name__}: {exc} (NC_FULL_ERROR=1 for a traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

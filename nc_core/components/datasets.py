@@ -1,0 +1,130 @@
+"""Image datasets: a folder of images, and the built-in ``samples`` photos.
+
+Training draws random ``patch x patch`` crops (with random horizontal flips) from images held
+in memory; evaluation yields whole images in name order. Paths may use ``${NC_DATA}``, and
+``${VAR:-default}`` for a fallback, so pipelines work with or without the shared data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nc_core.contracts import Dataset
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand_path(path: str) -> Path:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
+
+    def sub(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name) or default
+        if value is None:
+            raise ValueError(f"environment variable {name} is not set (in path {path!r})")
+        return value
+
+    return Path(_VAR.sub(sub, path)).expanduser()
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """An image file as uint8 ``H x W x 3`` (alpha dropped, grey expanded)."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+class _InMemoryImages(Dataset):
+    """Shared crop sampling over a list of in-memory images."""
+
+    def __init__(self, patch: int, batch: int):
+        if patch < 16 or batch < 1:
+            raise ValueError("patch must be >= 16 and batch >= 1")
+        self.patch, self.batch = patch, batch
+        self._images: list[tuple[str, np.ndarray]] | None = None
+
+    def _load(self) -> list[tuple[str, np.ndarray]]:
+        raise NotImplementedError  # each dataset says where its images come from
+
+    @property
+    def loaded(self) -> list[tuple[str, np.ndarray]]:
+        if self._images is None:
+            self._images = self._load()
+        return self._images
+
+    def images(self) -> Iterator[tuple[str, np.ndarray]]:
+        yield from self.loaded
+
+    def batches(self, seed: int) -> Iterator[torch.Tensor]:
+        images = [img for _, img in self.loaded]
+        small = [i for i, img in enumerate(images) if min(img.shape[:2]) < self.patch]
+        if small:
+            raise ValueError(f"{len(small)} training images are smaller than patch={self.patch}")
+        rng = np.random.default_rng(seed)
+        p = self.patch
+        while True:
+            out = np.empty((self.batch, p, p, 3), dtype=np.uint8)
+            for b in range(self.batch):
+                img = images[rng.integers(len(images))]
+                top = rng.integers(img.shape[0] - p + 1)
+                left = rng.integers(img.shape[1] - p + 1)
+                crop = img[top : top + p, left : left + p]
+                out[b] = crop[:, ::-1] if rng.random() < 0.5 else crop
+            yield torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class ImageFolder(_InMemoryImages):
+    """Every image file directly inside ``path`` (sorted by name); ``limit`` keeps the first N."""
+
+    name = "image-folder"
+
+    def __init__(self, path: str, patch: int = 256, batch: int = 8, limit: int | None = None):
+        super().__init__(patch, batch)
+        self.path = expand_path(path)
+        if not self.path.is_dir():
+            raise ValueError(f"image folder {str(self.path)!r} does not exist")
+        self.files = sorted(f for f in self.path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if limit is not None:
+            self.files = self.files[:limit]
+        if not self.files:
+            raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {str(self.path)!r}")
+
+    def _load(self):
+        return [(f.stem, load_rgb(f)) for f in self.files]
+
+
+#: photos shipped inside scikit-image's wheel (no download); test images are kept out of train
+SAMPLE_SPLITS = {
+    "train": ["rocket.jpg", "motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg",
+              "ihc.png", "retina.jpg", "coffee.png"],
+    "test": ["astronaut.png", "chelsea.png"],
+}
+
+
+class Samples(_InMemoryImages):
+    """Real photographs that ship with scikit-image: ``split`` is ``train`` or ``test``."""
+
+    name = "samples"
+
+    def __init__(self, split: str = "test", patch: int = 128, batch: int = 8):
+        super().__init__(patch, batch)
+        if split not in SAMPLE_SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SAMPLE_SPLITS)}")
+        self.split = split
+
+    def _load(self):
+        import skimage.data
+
+        folder = Path(skimage.data.__file__).parent
+        return [(Path(f).stem, load_rgb(folder / f)) for f in SAMPLE_SPLITS[self.split]]
+
+
+DATASETS = [ImageFolder, Samples]

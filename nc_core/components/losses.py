@@ -1,0 +1,43 @@
+"""Training objectives."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from nc_core.contracts import LearnedCodec, Loss, Metric
+
+
+def rate_bits(likelihoods: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Total ideal code length ``-sum log2 p`` of all latents, in bits."""
+    return sum(-torch.log2(p).sum() for p in likelihoods.values())
+
+
+class RateDistortion(Loss):
+    """The rate-distortion Lagrangian ``lmbda * scale * D + R`` with R in bits per pixel.
+
+    ``scale`` is the distortion metric's ``loss_scale`` (255^2 for MSE, 1 for MS-SSIM), so
+    ``lmbda`` values mean what they mean in CompressAI.
+    """
+
+    name = "rate-distortion"
+
+    def __init__(self, lmbda: float, distortion: Metric):
+        if not lmbda > 0:
+            raise ValueError("lmbda must be positive")
+        self.lmbda, self.distortion = float(lmbda), distortion
+        self.scale = float(getattr(distortion, "loss_scale", 1.0))
+
+    def __call__(self, x, output, codec: LearnedCodec):
+        n, _, h, w = x.shape
+        bpp = rate_bits(output["likelihoods"]) / (n * h * w)
+        dist = self.distortion.distortion(x, output["x_hat"])
+        loss = self.lmbda * self.scale * dist + bpp
+        logs = {"loss": loss.item(), "bpp": bpp.item(), self.distortion.name: dist.item()}
+        if self.distortion.name == "mse":
+            logs["psnr"] = -10 * math.log10(max(dist.item(), 1e-12))
+        return loss, logs
+
+
+LOSSES = [RateDistortion]

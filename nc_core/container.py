@@ -1,0 +1,164 @@
+"""The nc container: one self-describing file per compressed image.
+
+Layout (all integers unsigned LEB128 varints unless stated; header fields zigzag-encoded)::
+
+    magic        4 bytes  b"NC\\xc0\\xde"
+    version      1 byte   FORMAT_VERSION
+    codec name   varint length + UTF-8
+    weights      8 bytes  first bytes of SHA-256 over the codec's state dict
+    header       varint count + zigzag varints (shapes, seeds: codec specific)
+    streams      varint count + (varint length + bytes) each
+    crc32        4 bytes  little-endian CRC32 of everything before it
+
+Every byte counts in the reported rate. Reading validates the magic, version, lengths and CRC
+before anything is decoded, so a corrupt or truncated file fails with one clear
+:class:`ContainerError` instead of decoding garbage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+import torch
+
+from nc_core.contracts import Payload
+
+MAGIC = b"NC\xc0\xde"
+FORMAT_VERSION = 1
+WEIGHTS_HASH_BYTES = 8
+MAX_FIELDS = 1 << 16
+
+
+class ContainerError(ValueError):
+    """A file that is not a valid nc container for this model (user input error)."""
+
+
+def weights_hash(module: torch.nn.Module) -> bytes:
+    """SHA-256 over names, dtypes, shapes and bytes of the state dict, in key order."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.digest()[:WEIGHTS_HASH_BYTES]
+
+
+def _varint(n: int) -> bytes:
+    if n < 0:
+        raise ValueError("varint must be non-negative")
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _zigzag(n: int) -> int:
+    return (n << 1) if n >= 0 else ((-n << 1) - 1)
+
+
+def _unzigzag(z: int) -> int:
+    return (z >> 1) if not z & 1 else -((z + 1) >> 1)
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ContainerError(f"truncated file (while reading {what})")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def varint(self, what: str) -> int:
+        n = shift = 0
+        while True:
+            byte = self.take(1, what)[0]
+            n |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return n
+            shift += 7
+            if shift > 63:
+                raise ContainerError(f"corrupt file (oversized {what})")
+
+
+def codec_digest(codec) -> bytes:
+    """The weights hash of a codec, cached until its ``update()`` runs again."""
+    cached = getattr(codec, "_nc_weights_hash", None)
+    if cached is None:
+        cached = weights_hash(codec)
+        codec._nc_weights_hash = cached
+    return cached
+
+
+def pack(codec, payload: Payload) -> bytes:
+    name = codec.name.encode()
+    parts = [MAGIC, bytes([FORMAT_VERSION]), _varint(len(name)), name, codec_digest(codec)]
+    parts.append(_varint(len(payload.header)))
+    parts += [_varint(_zigzag(h)) for h in payload.header]
+    parts.append(_varint(len(payload.streams)))
+    for stream in payload.streams:
+        parts += [_varint(len(stream)), stream]
+    body = b"".join(parts)
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def header_size(data: bytes, payload: Payload) -> int:
+    """Bytes of ``data`` that are not entropy-coded stream content."""
+    return len(data) - sum(len(s) for s in payload.streams)
+
+
+def read(data: bytes) -> tuple[str, bytes, Payload]:
+    """Parse and check a container: ``(codec name, weights hash, payload)``."""
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise ContainerError("not an nc compressed file (bad magic bytes)")
+    if len(data) < len(MAGIC) + 1 + 4:
+        raise ContainerError("truncated file")
+    body, crc = data[:-4], int.from_bytes(data[-4:], "little")
+    if zlib.crc32(body) != crc:
+        raise ContainerError("corrupt or truncated file (CRC32 mismatch)")
+    r = _Reader(body)
+    r.take(len(MAGIC), "magic")
+    version = r.take(1, "version")[0]
+    if version != FORMAT_VERSION:
+        raise ContainerError(f"unsupported format version {version} (this nc reads {FORMAT_VERSION})")
+    try:
+        name = r.take(r.varint("codec name"), "codec name").decode()
+    except UnicodeDecodeError:
+        raise ContainerError("corrupt file (codec name is not UTF-8)") from None
+    digest = r.take(WEIGHTS_HASH_BYTES, "weights hash")
+    n = r.varint("header")
+    if n > MAX_FIELDS:
+        raise ContainerError("corrupt file (too many header fields)")
+    header = [_unzigzag(r.varint("header")) for _ in range(n)]
+    n = r.varint("stream count")
+    if n > MAX_FIELDS:
+        raise ContainerError("corrupt file (too many streams)")
+    streams = [r.take(r.varint("stream length"), "stream") for _ in range(n)]
+    if r.pos != len(body):
+        raise ContainerError("corrupt file (trailing bytes)")
+    return name, digest, Payload(streams, header)
+
+
+def unpack(codec, data: bytes) -> Payload:
+    """Read a container written by ``codec`` with these very weights."""
+    name, digest, payload = read(data)
+    if name != codec.name:
+        raise ContainerError(f"file was made by codec {name!r}, not {codec.name!r}")
+    if digest != codec_digest(codec):
+        raise ContainerError(
+            f"file was made with other weights (weights {digest.hex()}, this model {codec_digest(codec).hex()})"
+        )
+    return payload
+
+
+def peek_weights(data: bytes) -> tuple[str, str]:
+    """``(codec name, weights hash hex)`` of a valid container, to find its model."""
+    name, digest, _ = read(data)
+    return name, digest.hex()

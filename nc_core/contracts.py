@@ -1,0 +1,283 @@
+"""Component contracts: the base classes every registered component derives from.
+
+A component is a class with a unique, stable ``name`` and a ``kind``. A pipeline names it with
+``use: NAME``; the other keys of that YAML mapping are the keyword arguments of its
+constructor, validated against the constructor's signature and type annotations before any
+work starts (see :mod:`nc_core.pipeline`). A constructor parameter annotated with a component
+kind (e.g. ``transform: Transform``) takes a nested ``{use: ...}`` mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterator, Literal, Protocol, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from nc_core.coding import CodingDistribution
+
+__all__ = [
+    "Component",
+    "Coder",
+    "Encoder",
+    "Decoder",
+    "ProbabilityModel",
+    "Transform",
+    "Quantizer",
+    "Metric",
+    "Dataset",
+    "Codec",
+    "LearnedCodec",
+    "Baseline",
+    "Loss",
+    "KINDS",
+    "Payload",
+]
+
+
+class Component:
+    """Base of every component. Subclasses set ``name`` (unique across all plugins)."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+
+
+# ------------------------------------------------------------------------------ coders
+
+
+class Encoder(Protocol):
+    def encode(self, symbols: np.ndarray, dist: CodingDistribution) -> None:
+        """Append ``symbols`` (any integers, shaped like ``dist.shape``) coded under ``dist``."""
+
+    def finish(self) -> bytes:
+        """The compressed bytes. The encoder is unusable afterwards."""
+
+
+class Decoder(Protocol):
+    def decode(self, dist: CodingDistribution) -> np.ndarray:
+        """Decode ``dist.size`` symbols (int64, shaped ``dist.shape``)."""
+
+    def finish(self) -> None:
+        """Check the stream was consumed exactly; raise ``ValueError`` if not."""
+
+
+class Coder(Component):
+    """An entropy coder: integer symbols + coding distributions <-> bytes.
+
+    Within one ``encode`` call, symbols come back from one ``decode`` call in the same order.
+    Across calls, ``order`` says which call is decoded first: ``"stack"`` (last encoded, first
+    decoded: ANS; bits-back needs this) or ``"queue"`` (first in, first out: arithmetic/range
+    coding; autoregressive models need this). :func:`nc_core.coders.encode_all` and
+    :func:`nc_core.coders.decode_all` handle the order for a fixed list of groups.
+    """
+
+    kind = "coder"
+    order: ClassVar[Literal["stack", "queue"]]
+    #: coding-distribution families this coder supports (see :data:`nc_core.coding.FAMILIES`)
+    families: ClassVar[frozenset[str]]
+
+    def encoder(self) -> Encoder:
+        raise NotImplementedError
+
+    def decoder(self, data: bytes) -> Decoder:
+        raise NotImplementedError
+
+
+# -------------------------------------------------------------------- learned components
+
+
+class ProbabilityModel(Component, nn.Module):
+    """An entropy model over latents.
+
+    ``forward(y_tilde, **cond)`` returns differentiable likelihoods (same shape as
+    ``y_tilde``) for training; ``coding_distribution(shape, **cond)`` gives the coder an
+    explicit :mod:`nc_core.coding` distribution for the integer symbols. Models with tables
+    build them in ``update()`` (called once after training and before any coding); the tables
+    are buffers saved with the weights, so a decoder never recomputes them.
+    """
+
+    kind = "probability-model"
+
+    def update(self) -> None:
+        """Build coding tables from the current parameters (no-op for table-free models)."""
+
+    def coding_distribution(self, shape: Sequence[int], **cond: Any) -> CodingDistribution:
+        raise NotImplementedError
+
+    def aux_loss(self) -> torch.Tensor | None:
+        """An optional auxiliary loss trained alongside (None when there is none)."""
+        return None
+
+
+class Transform(Component, nn.Module):
+    """An analysis/synthesis pair: ``analysis(x) -> y``, ``synthesis(y_hat) -> x_hat``.
+
+    ``stride`` is the total down-sampling factor (inputs are padded to a multiple of it);
+    ``latent_channels`` the channel count of ``y``.
+    """
+
+    kind = "transform"
+    stride: int
+    latent_channels: int
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Quantizer(Component):
+    """Training surrogate and test-time map to integer symbols.
+
+    ``for_rate(y)`` is what the entropy model sees during training, ``for_distortion(y)``
+    what the synthesis transform sees. ``quantize(y, offset, seed)`` gives int64 symbols and
+    ``dequantize(symbols, offset, seed)`` the reconstruction; ``offset`` (e.g. a predicted
+    mean) is subtracted before rounding and added back, ``seed`` drives shared dither.
+    """
+
+    kind = "quantizer"
+
+    def for_rate(self, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def for_distortion(self, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def quantize(self, y: torch.Tensor, offset: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+        raise NotImplementedError
+
+    def dequantize(self, symbols: torch.Tensor, offset: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+class Metric(Component):
+    """A number computed per image.
+
+    ``compute(original, reconstruction, num_bits)`` takes uint8 ``H x W x 3`` arrays (the real
+    decoded image) and the coded size in bits. ``results_key`` is the field name in
+    ``results.json`` (CompressAI's names). Distortions usable as a training loss also define
+    ``distortion(x, x_hat)`` on float tensors in ``[0, 1]`` (lower is better, differentiable).
+    """
+
+    kind = "metric"
+    higher_is_better: ClassVar[bool]
+    unit: ClassVar[str] = ""
+    results_key: ClassVar[str]
+
+    def compute(self, original: np.ndarray, reconstruction: np.ndarray, num_bits: int) -> float:
+        raise NotImplementedError
+
+    def distortion(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"metric {self.name!r} cannot be used as a training distortion")
+
+
+# ------------------------------------------------------------------------------ data
+
+
+class Dataset(Component):
+    """Images for training and evaluation.
+
+    ``images()`` yields ``(name, uint8 H x W x 3 array)`` for evaluation (whole images);
+    ``batches(seed)`` yields float ``N x 3 x P x P`` tensors in ``[0, 1]`` forever (random
+    crops) for training.
+    """
+
+    kind = "dataset"
+
+    def images(self) -> Iterator[tuple[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def batches(self, seed: int) -> Iterator[torch.Tensor]:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------ codecs
+
+
+class Payload:
+    """What a codec's ``encode`` returns and its ``decode`` takes: coded streams plus the
+    integer header fields (shapes, seeds) needed to decode them. The container
+    (:mod:`nc_core.container`) adds framing, codec identity and integrity checks.
+    ``ideal_bits`` is the information content ``-sum log2 P`` of the coded symbols, when the
+    encoder knows it (reports compare the real stream size with it)."""
+
+    __slots__ = ("streams", "header", "ideal_bits")
+
+    def __init__(self, streams: Sequence[bytes], header: Sequence[int], ideal_bits: float | None = None):
+        self.streams = [bytes(s) for s in streams]
+        self.header = [int(h) for h in header]
+        self.ideal_bits = ideal_bits
+
+
+class Codec(Component):
+    """Anything that turns an image into bytes and back."""
+
+    kind = "codec"
+
+    def compress(self, image: np.ndarray) -> bytes:
+        raise NotImplementedError
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        raise NotImplementedError
+
+
+class LearnedCodec(Codec, nn.Module):
+    """A trainable codec.
+
+    ``forward(x)`` (float ``N x 3 x H x W`` in ``[0, 1]``) returns ``{"x_hat": tensor,
+    "likelihoods": {name: tensor}}`` with the training surrogate; ``reconstruct(x)`` gives the
+    evaluation reconstruction (real quantization, no coding); ``encode(image)`` /
+    ``decode(payload)`` code one uint8 image for real. ``compress`` / ``decompress`` wrap them
+    in the container.
+    """
+
+    def update(self) -> None:
+        """Freeze coding tables after training (see :meth:`ProbabilityModel.update`)."""
+
+    def encode(self, image: np.ndarray) -> Payload:
+        raise NotImplementedError
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        raise NotImplementedError
+
+    def compress(self, image: np.ndarray) -> bytes:
+        from nc_core import container
+
+        return container.pack(self, self.encode(image))
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        from nc_core import container
+
+        return self.decode(container.unpack(self, data))
+
+
+class Baseline(Codec):
+    """A classical codec at one quality setting; ``qualities`` is its default sweep, ordered
+    from low to high rate."""
+
+    kind = "baseline"
+    qualities: ClassVar[Sequence[int]]
+
+    def __init__(self, quality: int):
+        self.quality = quality
+
+
+class Loss(Component):
+    """A training objective: ``loss(batch, output, codec) -> (scalar, {name: float})``."""
+
+    kind = "loss"
+
+    def __call__(self, x: torch.Tensor, output: dict, codec: LearnedCodec) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+
+#: kind name -> base class, in the order ``nc plugins`` lists them
+KINDS: dict[str, type[Component]] = {
+    cls.kind: cls
+    for cls in (Coder, ProbabilityModel, Transform, Quantizer, Metric, Dataset, Codec, Baseline, Loss)
+}

@@ -1,0 +1,147 @@
+"""``nc run``: train (or resume), evaluate on real bytes, compare with baselines, report.
+
+Layout of ``OUT/<name>/<run-id>/``: ``pipeline.yaml`` (resolved), ``results.json``,
+``report.md``, ``rd.png`` and, per trained model, ``checkpoint.pt``, ``model.pt``,
+``model.json`` — in the run directory itself, or in one sub-directory per sweep point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from nc_core.pipeline import Pipeline, build, load_pipeline
+from nc_core.plugins import get_registry
+from nc_core.runner import report
+from nc_core.runner.evaluate import baseline_curve, evaluate_codec, mean_point
+from nc_core.runner.train import MODEL, MODEL_INFO, finalize, load_weights, resolve_device, train
+
+PIPELINE_FILE = "pipeline.yaml"
+RESULTS = "results.json"
+
+
+def new_run_dir(base: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir, n = base / stamp, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base / f"{stamp}-{n}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def latest_run_dir(base: Path) -> Path:
+    runs = sorted(p for p in base.glob("*") if (p / PIPELINE_FILE).exists()) if base.is_dir() else []
+    if not runs:
+        raise FileNotFoundError(f"--resume: no earlier run in {base}")
+    return runs[-1]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def build_codec(config: dict):
+    return build(config["codec"], "codec")
+
+
+def load_model(run_dir: Path):
+    """The trained codec of a run directory (one with ``model.pt``)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / MODEL).exists():
+        subs = sorted(p.name for p in run_dir.iterdir() if (p / MODEL).exists()) if run_dir.is_dir() else []
+        hint = f"; pick one of its sweep points: {', '.join(subs)}" if subs else ""
+        raise FileNotFoundError(f"{run_dir} holds no trained model ({MODEL}){hint}")
+    codec = build_codec(load_pipeline(run_dir / PIPELINE_FILE).config)
+    codec.load_state_dict(load_weights(run_dir / MODEL))
+    return codec.eval()
+
+
+class Runner:
+    def __init__(self, pipeline: Pipeline, out: Path, resume: bool = False, quiet: bool = False):
+        self.pipeline, self.resume, self.quiet = pipeline, resume, quiet
+        base = Path(out) / pipeline.config["name"]
+        self.run_dir = latest_run_dir(base) if resume else new_run_dir(base)
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+    def run(self) -> Path:
+        cfg0 = self.pipeline.config
+        write_text_atomic(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
+        test = build(cfg0["data"]["test"], "dataset")
+        images = list(test.images())
+        if cfg0["evaluate"].get("max_images"):
+            images = images[: cfg0["evaluate"]["max_images"]]
+        metrics = self._metrics(cfg0)
+        points, budgets = [], []
+        for suffix, cfg in self.pipeline.runs():
+            sub = self.run_dir / suffix if suffix else self.run_dir
+            sub.mkdir(exist_ok=True)
+            point, budget = self._train_and_evaluate(cfg, suffix, sub, images, metrics)
+            points.append(point)
+            budgets.append(budget)
+        baselines = self._baselines(cfg0, images, metrics)
+        self._report(cfg0, points, budgets, baselines)
+        self.log(f"results: {self.run_dir}")
+        return self.run_dir
+
+    def _metrics(self, cfg):
+        registry = get_registry()
+        names = list(dict.fromkeys(["bpp", *cfg["evaluate"]["metrics"]]))  # bpp is always reported
+        return [registry.get("metric", n)() for n in names]
+
+    def _train_and_evaluate(self, cfg, suffix, sub: Path, images, metrics):
+        results_path = sub / RESULTS
+        if self.resume and results_path.exists() and (sub / MODEL).exists():
+            self.log(f"{suffix or cfg['name']}: already finished, reusing {results_path}")
+            done = json.loads(results_path.read_text())
+            return done["point"], done["budget"]
+        if suffix:
+            write_text_atomic(sub / PIPELINE_FILE, self.pipeline.to_yaml(cfg))
+        codec = build_codec(cfg)
+        budget = {"steps": 0, "train_seconds": 0.0}
+        if cfg.get("train"):
+            tc = cfg["train"]
+            train_data = build(cfg["data"]["train"], "dataset")
+            loss = build(tc["loss"], "loss")
+            device = resolve_device(cfg["device"])
+            budget = train(codec, train_data.batches, loss, tc, sub, seed=cfg["seed"], device=device,
+                           resume=self.resume, quiet=self.quiet, log=self.log)
+            budget |= {"device": str(device), "threads": torch.get_num_threads()}
+        finalize(codec, sub, budget)
+        self.log(f"{suffix or cfg['name']}: evaluating on {len(images)} images")
+        rows = evaluate_codec(codec, images, metrics)
+        point = mean_point(rows)
+        point["label"] = suffix or cfg["name"]
+        report.write_results_json(results_path, cfg["name"], f"nc {cfg['codec']['use']} {suffix}".strip(),
+                                  [point], per_image=rows, extra={"point": point, "budget": budget})
+        return point, budget
+
+    def _baselines(self, cfg, images, metrics):
+        registry = get_registry()
+        curves = []
+        for entry in cfg["evaluate"]["baselines"]:
+            cls = registry.get("baseline", entry["use"])
+            qualities = entry.get("qualities") or list(cls.qualities)
+            self.log(f"baseline {cls.name}: {len(qualities)} qualities x {len(images)} images")
+            curves.append(baseline_curve(cls, qualities, images, metrics))
+        return curves
+
+    def _report(self, cfg, points, budgets, baselines):
+        nc_curve = {"name": cfg["name"], "kind": "nc", "points": sorted(points, key=lambda p: p["bpp"])}
+        report.write_results_json(self.run_dir / RESULTS, cfg["name"], f"nc {cfg['codec']['use']}",
+                                  nc_curve["points"], extra={"budget": budgets, "baselines": baselines})
+        report.plot_rd(self.run_dir / "rd.png", [nc_curve, *baselines])
+        report.write_report_md(self.run_dir / "report.md", cfg, nc_curve, baselines, budgets)
+
+
+def run(path: str, overrides=(), out="runs", resume=False, quiet=False) -> Path:
+    return Runner(load_pipeline(path, overrides), Path(out), resume=resume, quiet=quiet).run()

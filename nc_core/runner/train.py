@@ -1,0 +1,106 @@
+"""Training: the rate-distortion Lagrangian, Adam, a step learning-rate drop, periodic
+weights-only checkpoints and ``--resume``.
+
+Checkpoints hold tensors and plain numbers only (model and optimizer state, step, RNG state)
+and are read with ``torch.load(weights_only=True)``: loading never unpickles code. Writes go
+to a temporary file first, so an interrupted save never leaves a broken checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from nc_core.container import codec_digest
+from nc_core.contracts import LearnedCodec
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+MODEL_INFO = "model.json"
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda was requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *, seed: int,
+          device: torch.device, resume: bool = False, quiet: bool = False, log=print) -> dict:
+    """Train ``codec`` in place; returns a summary (steps, wall time, last logged values)."""
+    tc = config
+    steps, opt_cfg, drop = tc["steps"], tc["optimizer"], tc["lr_drop"]
+    codec.to(device).train()
+    optimizer = torch.optim.Adam(codec.parameters(), lr=opt_cfg["lr"])
+    ckpt_path = run_dir / CHECKPOINT
+    start, elapsed = 0, 0.0
+    if resume and ckpt_path.exists():
+        state = load_weights(ckpt_path)
+        codec.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, elapsed = int(state["step"]), float(state["elapsed"])
+        torch.set_rng_state(state["rng"])
+        log(f"resuming {run_dir} at step {start}/{steps}")
+    else:
+        torch.manual_seed(seed)
+        if tc.get("init"):
+            init = Path(tc["init"])
+            codec.load_state_dict(load_weights(init / MODEL if init.is_dir() else init))
+            log(f"warm start from {init}")
+
+    batch_iter = batches(seed + start)  # deterministic continuation after a resume
+    drop_step = int(drop["at"] * steps)
+    logs: dict[str, float] = {}
+    bar = tqdm(total=steps, initial=start, disable=quiet, desc=run_dir.name, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
+    t0 = time.perf_counter() - elapsed
+    for step in range(start, steps):
+        lr = opt_cfg["lr"] * (drop["factor"] if step >= drop_step else 1.0)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = next(batch_iter).to(device)
+        loss, logs = loss_fn(x, codec(x), codec)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training diverged at step {step + 1} (loss {loss.item()})")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if opt_cfg["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(codec.parameters(), opt_cfg["grad_clip"])
+        optimizer.step()
+        bar.update(1)
+        if (step + 1) % tc["log_every"] == 0 or step + 1 == steps:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+        if (step + 1) % tc["checkpoint_every"] == 0 or step + 1 == steps:
+            atomic_save({"model": codec.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
+                         "elapsed": time.perf_counter() - t0, "rng": torch.get_rng_state()}, ckpt_path)
+    bar.close()
+    return {"steps": steps, "train_seconds": time.perf_counter() - t0, "final": logs}
+
+
+def finalize(codec: LearnedCodec, run_dir: Path, summary: dict) -> None:
+    """Build coding tables and save the deployable weights plus their identity."""
+    codec.cpu().eval()
+    codec.update()
+    atomic_save(codec.state_dict(), run_dir / MODEL)
+    info = {"codec": codec.name, "weights": codec_digest(codec).hex(), "training": summary}
+    tmp = run_dir / (MODEL_INFO + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, run_dir / MODEL_INFO)
