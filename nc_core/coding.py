@@ -96,14 +96,26 @@ class _QuantizedContinuous:
     def size(self) -> int:
         return self.loc.size
 
-    def cdf(self, t: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def standard_cdf(z: np.ndarray) -> np.ndarray:
+        """CDF of the family's standard density (loc 0, scale 1); every family is symmetric,
+        so ``1 - F(z) == F(-z)`` (coders use ``F(-z)`` for accurate upper tails)."""
         raise NotImplementedError  # defined by each family
+
+    def cdf(self, t: np.ndarray) -> np.ndarray:
+        return self.standard_cdf((t - self.loc) / self.scale)
 
     def probabilities(self, symbols: np.ndarray) -> np.ndarray:
         """Probability of each in-support symbol (float64, ideal, before coder quantization)."""
         k = _as_int(symbols).reshape(self.shape).astype(np.float64)
-        total = self.cdf(self.hi + 0.5) - self.cdf(self.lo - 0.5)
-        return (self.cdf(k + 0.5) - self.cdf(k - 0.5)) / total
+        total = self._mass(self.lo - 0.5, self.hi + 0.5)
+        return self._mass(k - 0.5, k + 0.5) / total
+
+    def _mass(self, a, b):
+        """Mass of ``[a, b]``; above ``loc`` as ``F(-za) - F(-zb)`` (upper tails stay accurate)."""
+        za, zb = (a - self.loc) / self.scale, (b - self.loc) / self.scale
+        f = self.standard_cdf
+        return np.where(za >= 0, f(-za) - f(-zb), f(zb) - f(za))
 
 
 class QuantizedGaussian(_QuantizedContinuous):
@@ -111,10 +123,11 @@ class QuantizedGaussian(_QuantizedContinuous):
 
     family = "gaussian"
 
-    def cdf(self, t):
+    @staticmethod
+    def standard_cdf(z):
         from scipy.special import ndtr
 
-        return ndtr((t - self.loc) / self.scale)
+        return ndtr(z)
 
 
 class QuantizedLaplace(_QuantizedContinuous):
@@ -122,8 +135,9 @@ class QuantizedLaplace(_QuantizedContinuous):
 
     family = "laplace"
 
-    def cdf(self, t):
-        z = (t - self.loc) / self.scale
+    @staticmethod
+    def standard_cdf(z):
+        z = np.asarray(z, dtype=np.float64)
         return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0)), 1 - 0.5 * np.exp(-np.maximum(z, 0)))
 
 
@@ -132,10 +146,11 @@ class QuantizedLogistic(_QuantizedContinuous):
 
     family = "logistic"
 
-    def cdf(self, t):
+    @staticmethod
+    def standard_cdf(z):
         from scipy.special import expit
 
-        return expit((t - self.loc) / self.scale)
+        return expit(z)
 
 
 @attrs.frozen(eq=False)
@@ -254,13 +269,15 @@ def edge_split(symbols: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray]:
     """Split symbols into in-support codes and overflow magnitudes.
 
     Returns ``(clipped, magnitudes)``: ``clipped`` is ``symbols`` clipped to ``[lo, hi]`` (what
-    the family codes); ``magnitudes`` holds, for every *edge* position of ``clipped`` in flat
-    order, the distance ``>= 0`` of the true symbol beyond that edge.
+    the family codes); ``magnitudes`` (uint64) holds, for every *edge* position of ``clipped`` in
+    flat order, the distance ``>= 0`` of the true symbol beyond that edge.
     """
     x = _as_int(symbols)
     clipped = np.clip(x, lo, hi)
-    at_edge = (clipped == lo) | (clipped == hi)
-    mags = np.abs(x - clipped)[at_edge]
+    at_edge = edge_mask(clipped, lo, hi)
+    x, c = x[at_edge], clipped[at_edge]
+    # |x - c| can exceed the int64 range (x near -2**63, hi > 0): take it modulo 2**64, unsigned
+    mags = np.where(x >= c, x - c, c - x).view(np.uint64)
     return clipped, mags.reshape(-1)
 
 
@@ -274,8 +291,11 @@ def edge_merge(clipped: np.ndarray, lo, hi, magnitudes: np.ndarray) -> np.ndarra
     x = _as_int(clipped).copy()
     lo_b = np.broadcast_to(lo, x.shape)
     at_edge = edge_mask(x, lo, hi)
-    sign = np.where(x[at_edge] == lo_b[at_edge], -1, 1)
-    x[at_edge] += sign * magnitudes
+    edge = x[at_edge]
+    m = np.asarray(magnitudes, dtype=np.uint64).reshape(-1)
+    # modulo 2**64 (unsigned) arithmetic: exact whenever the true symbol fits in int64
+    u = edge.view(np.uint64)
+    x[at_edge] = np.where(edge == lo_b[at_edge], u - m, u + m).view(np.int64)
     return x
 
 
@@ -305,7 +325,7 @@ def overflow_digits(magnitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def overflow_from_digits(counts: np.ndarray, chunks: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`overflow_digits`."""
+    """Inverse of :func:`overflow_digits` (uint64 magnitudes)."""
     counts = _as_int(counts).reshape(-1)
     if np.any(counts < 0) or np.any(counts > OVERFLOW_MAX_CHUNKS):
         raise ValueError("corrupt overflow chunk count")
@@ -313,7 +333,7 @@ def overflow_from_digits(counts: np.ndarray, chunks: np.ndarray) -> np.ndarray:
     digits = np.zeros((len(counts), OVERFLOW_MAX_CHUNKS), dtype=np.uint64)
     digits[keep] = np.asarray(chunks, dtype=np.uint64)
     shifts = np.uint64(OVERFLOW_CHUNK_BITS) * np.arange(OVERFLOW_MAX_CHUNKS, dtype=np.uint64)
-    return (digits << shifts[None, :]).sum(axis=1).astype(np.int64)
+    return (digits << shifts[None, :]).sum(axis=1, dtype=np.uint64)
 
 
 def overflow_bits(magnitudes: np.ndarray) -> float:

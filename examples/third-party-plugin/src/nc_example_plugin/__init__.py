@@ -1,0 +1,1 @@
+"""An example nc plugin (see plugin.py for the registration)."""

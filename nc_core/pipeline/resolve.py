@@ -1,0 +1,171 @@
+"""From a pipeline file (plus ``--set`` overrides) to validated run configurations."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from nc_core.pipeline.build import remember
+from nc_core.pipeline.problems import Loc, PipelineError, Problem
+from nc_core.pipeline.validate import Checker, validate
+from nc_core.pipeline.yamlload import Document, parse_value, read_yaml
+from nc_core.plugins import Registry
+
+
+def _key_path(key: str) -> tuple[str, ...]:
+    parts = tuple(key.split("."))
+    # sweep keys are dotted paths themselves: `sweep.train.loss.lmbda` is one key of `sweep`
+    return ("sweep", ".".join(parts[1:])) if parts[0] == "sweep" and len(parts) > 2 else parts
+
+
+def _override_problems(doc: Document, overrides: Iterable[str]) -> list[Problem]:
+    problems = []
+    for n, item in enumerate(overrides, 1):
+        loc = Loc("--set", n, 1)
+        key, eq, text = item.partition("=")
+        path = _key_path(key.strip())
+        if not eq or "" in path:
+            problems.append(Problem.at(loc, "", f"expected KEY.PATH=VALUE, got {item!r}"))
+            continue
+        try:
+            value = parse_value(text)
+        except yaml.YAMLError as exc:
+            problems.append(
+                Problem.at(
+                    loc, path, f"cannot parse value {text!r}: {getattr(exc, 'problem', exc)}"
+                )
+            )
+            continue
+        error = doc.assign(path, value, loc)
+        if error:
+            problems.append(Problem.at(loc, path, error))
+    return problems
+
+
+def apply_overrides(tree: Document | dict, overrides: Iterable[str]) -> Document | dict:
+    """Apply ``KEY.PATH=VALUE`` overrides (VALUE read as YAML) in place and return ``tree``.
+    Missing mappings are created; the N-th override is located at ``--set:N:1``. Raises
+    :class:`PipelineError` listing every malformed override."""
+    doc = tree if isinstance(tree, Document) else Document(tree, "<config>")
+    problems = _override_problems(doc, overrides)
+    if problems:
+        raise PipelineError(problems)
+    return tree
+
+
+def _lookup(tree: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        tree = tree[int(part)] if isinstance(tree, list) else tree[part]
+    return tree
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, dict) and list(value) == ["use"]:
+        value = value["use"]
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return re.sub(r"[^\w.+=-]", "_", text)  # the suffix names a run directory
+
+
+class Pipeline:
+    """A validated pipeline: ``config`` (defaults filled, component specs as mappings with
+    ``use``), the file it came from, and one run configuration per sweep point."""
+
+    def __init__(self, base: Checker, points: list[tuple[str, Checker]], path: pathlib.Path | None):
+        self.config: dict = base.config
+        self.path = path
+        self._base, self._points = base, points
+        self._remember(base)
+
+    @property
+    def name(self) -> str:
+        return self.config["name"]
+
+    @staticmethod
+    def _remember(checker: Checker, config: dict | None = None) -> dict:
+        config = checker.config if config is None else config
+        for path in checker.components:
+            remember(_lookup(config, path), path, checker.doc.at(path, key=True))
+        return config
+
+    def runs(self) -> list[tuple[str, dict]]:
+        """``(suffix, config)`` per sweep point, e.g. ``("lmbda=0.013", {...})`` (fresh copies,
+        without ``sweep``); ``[("", config)]`` without a sweep."""
+        points = self._points or [("", self._base)]
+        return [(s, self._remember(c, copy.deepcopy(c.config))) for s, c in points]
+
+    def to_yaml(self, config: dict | None = None) -> str:
+        """The resolved pipeline (or one of its ``runs()`` configs); loading it back gives the
+        same config."""
+        return yaml.safe_dump(
+            self.config if config is None else config, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100
+        )
+
+
+def parse_pipeline(
+    text: str,
+    file: str = "<string>",
+    overrides: Iterable[str] = (),
+    registry: Registry | None = None,
+    path: pathlib.Path | None = None,
+) -> Pipeline:
+    """Like :func:`load_pipeline`, from text; ``file`` names it in messages."""
+    doc = read_yaml(text, file)
+    problems = doc.problems + _override_problems(doc, overrides)
+    base = validate(doc, registry)
+    problems += base.problems
+    sweep = base.config.get("sweep") if isinstance(base.config, dict) else None
+    points: list[tuple[str, Checker]] = []
+    if sweep and not any(p.path == "sweep" or p.path.startswith("sweep.") for p in base.problems):
+        labels = [key.rsplit(".", 1)[-1] for key in sweep]
+        labels = [key if labels.count(label) > 1 else label for key, label in zip(sweep, labels)]
+        for i in range(len(next(iter(sweep.values())))):
+            point = doc.copy()
+            del point.data["sweep"]
+            for key, values in sweep.items():
+                here = ("sweep", key)
+                error = point.assign(
+                    _key_path(key),
+                    copy.deepcopy(values[i]),
+                    doc.at(here, key=True),
+                    doc.at(here + (i,)),
+                )
+                if error:
+                    problems.append(Problem.at(doc.at(here, key=True), here, error))
+            checker = validate(point, registry)
+            problems += checker.problems
+            if not checker.problems:  # store normalised values, so the sweep round-trips
+                for key, values in sweep.items():
+                    try:
+                        values[i] = _lookup(checker.config, _key_path(key))
+                    except (KeyError, IndexError):  # e.g. null for an optional key: stays absent
+                        pass
+            suffix = ",".join(
+                f"{label}={_label(values[i])}" for label, values in zip(labels, sweep.values())
+            )
+            points.append((suffix, checker))
+        suffixes = [s for s, _ in points]
+        points = [
+            (s if suffixes.count(s) == 1 else f"{i}-{s}", c) for i, (s, c) in enumerate(points)
+        ]
+    if problems:
+        raise PipelineError(problems)
+    return Pipeline(base, points, path)
+
+
+def load_pipeline(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> Pipeline:
+    """Read, override, validate (every sweep point too) and resolve a pipeline file.
+    Raises :class:`PipelineError` with every problem found."""
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PipelineError(
+            [Problem(str(path), 0, 0, "", f"cannot read pipeline: {exc}")]
+        ) from None
+    return parse_pipeline(text, str(path), overrides, path=path)

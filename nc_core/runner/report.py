@@ -1,0 +1,315 @@
+"""Run outputs: ``results.json`` (CompressAI's format), ``rd.png`` and ``report.md``.
+
+A *curve* is a plain dict, one list entry per rate point::
+
+    {"name": "nc", "kind": "nc",            # "nc" (default) | "baseline" | "reference"
+     "bpp": [...], "psnr-rgb": [...], "ms-ssim-rgb": [...],
+     "encoding_time": [...], "decoding_time": [...],   # optional, seconds per image
+     "labels": ["lmbda=0.013", ...]}                   # optional, shown in report tables
+
+Metric keys are CompressAI's, so :func:`load_results_json` turns any CompressAI results file
+(e.g. the published Kodak curves) into a curve that plots and tabulates beside ours.
+
+BD-rates (:mod:`nc_core.bdrate`) are computed against *anchors*: every ``"baseline"`` curve, or
+only the curve named ``reference_name`` when one is given. PSNR BD-rates use dB; MS-SSIM
+BD-rates use ``-10 log10(1 - ms-ssim)`` dB. Every file is written atomically (a temporary file
+in the same folder, then ``os.replace``), so an interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from nc_core.bdrate import bd_psnr, bd_rate, ms_ssim_db
+
+__all__ = [
+    "RESULTS_KEYS",
+    "write_results_json",
+    "load_results_json",
+    "bd_table",
+    "plot_rd",
+    "write_report_md",
+    "atomic_write",
+]
+
+#: CompressAI's per-point fields, in the order its files list them
+RESULTS_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
+_PSNR, _MSSSIM = "psnr-rgb", "ms-ssim-rgb"
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary sibling and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars/arrays -> Python; NaN/inf -> None (strict JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ---------------------------------------------------------------------------- results.json
+
+
+def write_results_json(
+    path: str | os.PathLike,
+    name: str,
+    description: str,
+    points: Sequence[dict[str, float]],
+    per_image: Sequence[dict[str, Any]] | None = None,
+) -> None:
+    """Write a CompressAI-format results file.
+
+    :param path: destination, e.g. ``runs/quickstart/<id>/results.json``
+    :param name: curve name (CompressAI's ``name``)
+    :param description: free text (CompressAI's ``description``)
+    :param points: one dict per rate point, each ``{results_key: mean over images}``, e.g.
+        ``{"bpp": .., "psnr-rgb": .., "ms-ssim-rgb": .., "encoding_time": .., "decoding_time": ..}``;
+        every point must have the same keys
+    :param per_image: optional per-image records, stored as the extra top-level ``"per_image"``
+    :raises ValueError: no points, or points with different keys
+    """
+    if not points:
+        raise ValueError("write_results_json: no rate points")
+    keys = set(points[0])
+    for i, p in enumerate(points):
+        if set(p) != keys:
+            raise ValueError(f"write_results_json: point {i} has keys {sorted(p)}, point 0 has {sorted(keys)}")
+    ordered = [k for k in RESULTS_KEYS if k in keys] + [k for k in points[0] if k not in RESULTS_KEYS]
+    doc: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "results": {k: [p[k] for p in points] for k in ordered},
+    }
+    if per_image is not None:
+        doc["per_image"] = list(per_image)
+    atomic_write(path, json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n")
+
+
+def load_results_json(path: str | os.PathLike, kind: str = "reference") -> dict[str, Any]:
+    """Read a CompressAI-format results file as a curve (see module docstring).
+
+    :param path: results file (ours or CompressAI's)
+    :param kind: the curve's ``kind``; ``"reference"`` for published curves
+    :returns: ``{"name", "description", "kind", <results keys>: [float, ...], ["per_image"]}``,
+        points in file order; ``null`` values become NaN
+    """
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict) or "bpp" not in doc["results"]:
+        raise ValueError(f"{path}: not a CompressAI results file (needs a 'results' object with 'bpp')")
+    curve: dict[str, Any] = {
+        "name": str(doc.get("name", Path(path).stem)),
+        "description": str(doc.get("description", "")),
+        "kind": kind,
+    }
+    for key, values in doc["results"].items():
+        curve[key] = [math.nan if v is None else float(v) for v in values]
+    if "per_image" in doc:
+        curve["per_image"] = doc["per_image"]
+    return curve
+
+
+# ---------------------------------------------------------------------------- BD-rates
+
+
+def _anchors(curves: Sequence[dict], reference_name: str | None) -> list[dict]:
+    if reference_name is None:
+        return [c for c in curves if c.get("kind") == "baseline"]
+    found = [c for c in curves if c["name"] == reference_name]
+    if not found:
+        raise ValueError(f"reference curve {reference_name!r} not among {[c['name'] for c in curves]}")
+    return found
+
+
+def _quality(curve: dict, key: str) -> np.ndarray | None:
+    """Higher-is-better quality values for BD: PSNR as is, MS-SSIM in dB."""
+    if key not in curve:
+        return None
+    values = np.asarray(curve[key], dtype=np.float64)
+    return ms_ssim_db(values) if key == _MSSSIM else values
+
+
+def _safe(fn, a: dict, b: dict, key: str) -> float | None:
+    qa, qb = _quality(a, key), _quality(b, key)
+    if qa is None or qb is None:
+        return None
+    try:
+        return fn(a["bpp"], qa, b["bpp"], qb)
+    except ValueError:  # too few points or no overlap: reported as n/a
+        return None
+
+
+def bd_table(curves: Sequence[dict], reference_name: str | None = None) -> list[dict[str, Any]]:
+    """BD numbers of every non-anchor curve against every anchor.
+
+    :returns: rows ``{"curve", "anchor", "bd_rate_psnr", "bd_rate_ms_ssim", "bd_psnr"}``
+        (percent, percent, dB); ``None`` where the curves lack the metric or do not overlap
+    """
+    anchors = _anchors(curves, reference_name)
+    rows = []
+    for c in curves:
+        for a in anchors:
+            if a is c:
+                continue
+            rows.append({
+                "curve": c["name"],
+                "anchor": a["name"],
+                "bd_rate_psnr": _safe(bd_rate, a, c, _PSNR),
+                "bd_rate_ms_ssim": _safe(bd_rate, a, c, _MSSSIM),
+                "bd_psnr": _safe(bd_psnr, a, c, _PSNR),
+            })
+    return rows
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:+.1f} %".replace("-", "\u2212")
+
+
+# ---------------------------------------------------------------------------- rd.png
+
+
+def plot_rd(path: str | os.PathLike, curves: Sequence[dict], reference_name: str | None = None) -> None:
+    """Plot PSNR (and, where curves have it, MS-SSIM in dB) against bpp to a PNG.
+
+    Each curve that is not an anchor gets its BD-rates in the legend, e.g.
+    ``nc (BD-rate vs jpeg −12.3 %)``. Styles: ``nc`` solid, ``baseline`` dashed,
+    ``reference`` dotted. No display or pyplot state is used (Agg canvas).
+
+    :param path: destination PNG
+    :param curves: curves as in the module docstring
+    :param reference_name: if given, the only anchor for BD-rates; else every baseline
+    """
+    from matplotlib.figure import Figure  # pyplot-free: Agg renders, no GUI backend
+
+    anchors = _anchors(curves, reference_name)
+    panels = [(_PSNR, "PSNR RGB (dB)")]
+    if any(_MSSSIM in c for c in curves):
+        panels.append((_MSSSIM, "MS-SSIM RGB (dB)  = \u221210 log10(1 \u2212 MS-SSIM)"))
+    fig = Figure(figsize=(6.5 * len(panels), 5.0), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    style = {"nc": ("-", 2.0, "o"), "baseline": ("--", 1.2, "s"), "reference": (":", 1.2, "^")}
+    for ax, (key, ylabel) in zip(axes, panels):
+        for c in curves:
+            q = _quality(c, key)
+            if q is None:
+                continue
+            bpp = np.asarray(c["bpp"], dtype=np.float64)
+            order = np.argsort(bpp)
+            bds = [f"vs {a['name']} {_pct(_safe(bd_rate, a, c, key))}" for a in anchors if a is not c]
+            label = c["name"] + (f" (BD-rate {', '.join(bds)})" if bds else "")
+            ls, lw, marker = style.get(c.get("kind", "nc"), style["nc"])
+            ax.plot(bpp[order], q[order], linestyle=ls, linewidth=lw, marker=marker, markersize=4, label=label)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------------------- report.md
+
+
+def _num(v: Any, fmt: str) -> str:
+    return "\u2014" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+def _points_table(curve: dict) -> list[str]:
+    cols = [
+        ("bpp", "bpp", ".4f"),
+        (_PSNR, "PSNR (dB)", ".2f"),
+        (_MSSSIM, "MS-SSIM", ".4f"),
+        ("_msssim_db", "MS-SSIM (dB)", ".2f"),
+        ("encoding_time", "enc (s)", ".3f"),
+        ("decoding_time", "dec (s)", ".3f"),
+    ]
+    data = dict(curve)
+    if _MSSSIM in data:
+        data["_msssim_db"] = list(ms_ssim_db(data[_MSSSIM]))
+    cols = [c for c in cols if c[0] in data]
+    n = len(data["bpp"])
+    labels = data.get("labels")
+    head = (["point"] if labels else []) + [c[1] for c in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i in sorted(range(n), key=lambda i: data["bpp"][i]):
+        cells = ([str(labels[i])] if labels else []) + [_num(data[k][i], f) for k, _, f in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_report_md(
+    path: str | os.PathLike,
+    title: str,
+    curves: Sequence[dict],
+    notes: Iterable[str] = (),
+    reference_name: str | None = None,
+) -> None:
+    """Write ``report.md``: notes, BD-rate table, then a points table per nc curve and baseline.
+
+    :param path: destination, e.g. ``runs/<name>/<id>/report.md``
+    :param title: the level-1 heading
+    :param curves: curves as in the module docstring; ``reference`` curves are compared in the
+        BD table but not tabulated point by point
+    :param notes: free lines shown as a bullet list (training budget, header bytes, data set...)
+    :param reference_name: as in :func:`plot_rd`
+    """
+    out = [f"# {title}", ""]
+    notes = list(notes)
+    if notes:
+        out += [f"- {n}" for n in notes] + [""]
+    rows = bd_table(curves, reference_name)
+    if rows:
+        out += [
+            "## BD-rate",
+            "",
+            "Average rate change at equal quality (negative = fewer bits than the anchor; "
+            "pchip Bjøntegaard over the overlapping quality range; MS-SSIM in dB). "
+            "BD-PSNR: average PSNR gain at equal rate.",
+            "",
+            "| curve | anchor | BD-rate (PSNR) | BD-rate (MS-SSIM) | BD-PSNR (dB) |",
+            "|---|---|---|---|---|",
+        ]
+        for r in rows:
+            bdp = "n/a" if r["bd_psnr"] is None else f"{r['bd_psnr']:+.2f}".replace("-", "\u2212")
+            out.append(
+                f"| {r['curve']} | {r['anchor']} | {_pct(r['bd_rate_psnr'])} | {_pct(r['bd_rate_ms_ssim'])} | {bdp} |"
+            )
+        out.append("")
+    for kind, heading in (("nc", "nc"), ("baseline", "baseline")):
+        for c in curves:
+            if c.get("kind", "nc") == kind:
+                desc = f" \u2014 {c['description']}" if c.get("description") else ""
+                out += [f"## {c['name']} ({heading}){desc}", ""] + _points_table(c) + [""]
+    refs = [c["name"] for c in curves if c.get("kind") == "reference"]
+    if refs:
+        out += [f"Published reference curves overlaid: {', '.join(refs)}.", ""]
+    atomic_write(path, "\n".join(out))
