@@ -19,20 +19,23 @@ internally; the interpolation variable must have distinct values within each cur
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-__all__ = ["bd_rate", "bd_psnr", "ms_ssim_db"]
+__all__ = ["bd_psnr", "bd_rate", "ms_ssim_db"]
 
 
 def ms_ssim_db(ms_ssim: float | Sequence[float] | np.ndarray) -> np.ndarray:
     """MS-SSIM in dB, ``-10 log10(1 - ms_ssim)``: spreads the high-quality end out."""
-    return -10.0 * np.log10(1.0 - np.asarray(ms_ssim, dtype=np.float64))
+    with np.errstate(divide="ignore"):  # MS-SSIM 1 (lossless) -> inf, rejected by bd_rate
+        return -10.0 * np.log10(1.0 - np.asarray(ms_ssim, dtype=np.float64))
 
 
-def _curve(rate: Sequence[float], dist: Sequence[float], label: str) -> tuple[np.ndarray, np.ndarray]:
+def _curve(
+    rate: Sequence[float], dist: Sequence[float], label: str
+) -> tuple[np.ndarray, np.ndarray]:
     r = np.asarray(rate, dtype=np.float64).ravel()
     d = np.asarray(dist, dtype=np.float64).ravel()
     if r.shape != d.shape:
@@ -63,7 +66,10 @@ def _mean_gap(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, wh
 
 
 def bd_rate(
-    rate_a: Sequence[float], dist_a: Sequence[float], rate_b: Sequence[float], dist_b: Sequence[float]
+    rate_a: Sequence[float],
+    dist_a: Sequence[float],
+    rate_b: Sequence[float],
+    dist_b: Sequence[float],
 ) -> float:
     """Bjøntegaard delta rate of curve B against reference A, in percent (negative: B saves bits).
 
@@ -79,7 +85,10 @@ def bd_rate(
 
 
 def bd_psnr(
-    rate_a: Sequence[float], dist_a: Sequence[float], rate_b: Sequence[float], dist_b: Sequence[float]
+    rate_a: Sequence[float],
+    dist_a: Sequence[float],
+    rate_b: Sequence[float],
+    dist_b: Sequence[float],
 ) -> float:
     """Bjøntegaard delta quality of B against A (mean ``dist_b - dist_a`` at equal rate, e.g. dB;
     positive: B is better). Same arguments and errors as :func:`bd_rate`."""

@@ -42,6 +42,15 @@ split costs one min/max pass and nothing is written for it.
 
 Probability rows are rescaled by their maximum before they reach constriction (so tiny or
 huge but valid rows work) and an all-zero row is coded as uniform.
+
+Streams
+-------
+The bytes are constriction's 32-bit words, little endian. Every stream ends, in decode order,
+with the 32-bit :data:`CHECK_WORD` (4 bytes on average): ``Decoder.finish()`` decodes and
+compares it, then asks the stream whether it is used up (ANS: exactly; range coding: best
+effort). A truncated or garbage stream so raises ``ValueError`` (with probability
+``1 - 2**-32`` at worst), as does anything constriction raises on bad data; decoding never
+loops on the data, so it cannot hang.
 """
 
 from __future__ import annotations
@@ -72,6 +81,7 @@ __all__ = [
     "NATIVE_MAX_SUPPORT",
     "WINDOW_BINS",
     "CHUNK",
+    "CHECK_WORD",
 ]
 
 #: widest support coded with constriction's own QuantizedGaussian / QuantizedLaplace
@@ -191,6 +201,8 @@ class _Encoder:
         self._backend, self._coder = backend, coder
         self._stack = _is_stack(coder)
         self._stream = backend.new_encoder()
+        if self._stack:  # the check word is decoded last: bottom of the stack
+            self._push(*_check_op())
 
     def encode(self, symbols: np.ndarray, dist: CodingDistribution) -> None:
         if self._stream is None:
@@ -212,6 +224,8 @@ class _Encoder:
     def finish(self) -> bytes:
         if self._stream is None:
             raise ValueError(f"{self._coder.name} encoder already finished")
+        if not self._stack:  # the check word is decoded last: end of the queue
+            self._push(*_check_op())
         words = self._stream.get_compressed()
         self._stream = None
         return words_to_bytes(words)
@@ -242,6 +256,10 @@ class _Decoder:
     def finish(self) -> None:
         if self._stream is None:
             raise ValueError(f"{self._coder.name} decoder already finished")
+        symbols, model = _check_op()
+        if not np.array_equal(self.pop(model, len(symbols)), symbols):
+            self._stream = None
+            raise ValueError(f"corrupt or truncated {self._coder.name} stream (check word mismatch)")
         stream, self._stream = self._stream, None
         with _stream_errors(self._coder):
             done = self._backend.exhausted(stream)
@@ -289,18 +307,33 @@ def _check_support(dist) -> None:
 # ----------------------------------------------------------------------------- escapes
 
 
-def _split(x: np.ndarray, lo: int, hi: int):
-    """``(clipped, magnitudes or None)``; ``clipped is x`` when no symbol is at an edge."""
-    if x.size == 0 or (lo < x.min() and x.max() < hi):
+def _split(x: np.ndarray, lo: int, hi: int, mn=None, mx=None):
+    """:func:`~nc_core.coding.edge_split` with fast paths: ``(clipped, magnitudes or None)``.
+
+    Nothing at an edge (the common case): ``(x, None)`` after one min and one max (or none,
+    given ``mn`` / ``mx``). All in the support but some at an edge: ``(x, zeros)`` after
+    counting the edge symbols.
+    """
+    if x.size == 0:
         return x, None
+    if mn is None:
+        mn, mx = x.min(), x.max()
+    if lo < mn and mx < hi:
+        return x, None
+    if lo <= mn and mx <= hi:
+        return x, np.zeros(_edge_count(x, lo, hi, mn, mx), dtype=np.uint64)
     return edge_split(x, lo, hi)
 
 
-def _edges(values: np.ndarray, lo: int, hi: int):
-    """Mask of decoded (in-support) values at an edge, or None when there are none."""
-    if values.size == 0 or (lo < values.min() and values.max() < hi):
-        return None
-    return edge_mask(values, lo, hi)
+def _edge_count(values: np.ndarray, lo: int, hi: int, mn=None, mx=None) -> int:
+    """How many in-support ``values`` sit on an edge (so carry an overflow magnitude)."""
+    if values.size == 0:
+        return 0
+    if mn is None:
+        mn, mx = values.min(), values.max()
+    return (np.count_nonzero(values == lo) if mn == lo else 0) + (
+        np.count_nonzero(values == hi) if mx == hi else 0
+    )
 
 
 _models: dict = {}
@@ -322,6 +355,14 @@ def _model(kind: str):
     return _models[kind]
 
 
+#: every stream ends (in decode order) with this check word, coded as two uniform 16-bit digits
+CHECK_WORD = (0x6E63, 0xC0DE)
+
+
+def _check_op():
+    return np.array(CHECK_WORD, dtype=np.int32), _model("chunk")
+
+
 def _overflow_ops(mags) -> list:
     """Ops coding overflow magnitudes (after the symbols they belong to, in decode order)."""
     if mags is None or len(mags) == 0:
@@ -337,10 +378,8 @@ def _pop_overflow(dec: _Decoder, n: int) -> np.ndarray:
 
 
 def _decode_escapes(dec: _Decoder, clipped: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    mask = _edges(clipped, lo, hi)
-    if mask is None:
-        return clipped
-    return edge_merge(clipped, lo, hi, _pop_overflow(dec, np.count_nonzero(mask)))
+    n = _edge_count(clipped, lo, hi)
+    return edge_merge(clipped, lo, hi, _pop_overflow(dec, n)) if n else clipped
 
 
 def _merge_ops(ops: list, mags) -> list:
@@ -351,7 +390,11 @@ def _merge_ops(ops: list, mags) -> list:
 
 
 def _rows(p: np.ndarray) -> np.ndarray:
-    """Rows rescaled by their maximum (all-zero rows: uniform), safe for constriction."""
+    """Probability rows constriction can normalise: ``p`` itself when every row sum is a
+    moderate positive number, else rows rescaled by their maximum (all-zero rows: uniform)."""
+    total = p.sum(axis=-1)
+    if np.all((total > 1e-100) & (total < 1e100)):
+        return p
     m = p.max(axis=-1, keepdims=True)
     return np.divide(p, m, out=np.ones_like(p), where=m > 0)
 
@@ -445,6 +488,10 @@ class _Window:
 
     def _layout(self, loc, scale):
         """``(rows, a, e)`` for a chunk (``a``, ``e`` only for the wide layout)."""
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):  # z = +-inf is fine
+            return self._layout_unchecked(loc, scale)
+
+    def _layout_unchecked(self, loc, scale):
         mu, s = self._params(loc, scale)
         if self.narrow:
             t = (float(self.lo) - mu)[:, None] + (np.arange(self.k + 1) - 0.5)[None, :]
@@ -555,52 +602,53 @@ class _Tables(_FamilyCodec):
 
     @staticmethod
     def _setup(dist):
+        """``(order, groups)``: the stable permutation grouping symbols by table (None when the
+        index is already sorted) and the used tables' ``_Groups``."""
         t, width = dist.pmfs.shape
         _check_alphabet(width, "probability table")
         if not (np.all(np.isfinite(dist.pmfs)) and np.all(dist.pmfs >= 0)):
             raise ValueError("table probabilities must be finite and non-negative")
         index = dist.index.reshape(-1)
-        n = index.size
-        if n > 1 and np.any(index[1:] < index[:-1]):
+        if index.size > 1 and np.any(index[1:] < index[:-1]):
             small = np.uint8 if t <= 1 << 8 else np.uint16 if t <= 1 << 16 else np.int64
             order = np.argsort(index.astype(small), kind="stable")
             sorted_index = index[order]
         else:
             order, sorted_index = None, index
-        bounds = np.searchsorted(sorted_index, np.arange(t + 1)).tolist()
-        used = [i for i in range(t) if bounds[i + 1] > bounds[i]]
-        offsets, lengths = dist.offsets.tolist(), dist.lengths.tolist()
+        bounds = np.searchsorted(sorted_index, np.arange(t + 1))
+        used = np.flatnonzero(bounds[1:] > bounds[:-1])
+        pmfs = _rows(np.where(np.arange(width) < dist.lengths[:, None], dist.pmfs, 0.0))
         cat = _model("m").Categorical
-        groups = [
-            (bounds[i], bounds[i + 1], offsets[i], offsets[i] + lengths[i] - 1,
-             cat(_rows(dist.pmfs[i, : lengths[i]]), perfect=False))
-            for i in used
-        ]
-        return order, groups
+        models = [cat(pmfs[i, :k], perfect=False) for i, k in zip(used.tolist(), dist.lengths[used].tolist())]
+        lo = dist.offsets[used]
+        return order, _Groups(bounds[used], bounds[used + 1], lo, lo + dist.lengths[used] - 1, models)
 
     def encode(self, x, dist):
-        order, groups = self._setup(dist)
+        order, g = self._setup(dist)
         xs = x if order is None else x[order]
-        rel = np.empty(x.size, dtype=np.int32)
-        ops, mags = [], []
-        for s, e, lo, hi, model in groups:
-            clipped, m = _split(xs[s:e], lo, hi)
-            if m is not None:
-                mags.append(m)
-            np.subtract(clipped, np.int64(lo), out=rel[s:e], casting="unsafe")
-            ops.append((rel[s:e], model))
+        rel = g.relative(xs)  # wraps where a symbol is far outside: redone below
+        mins, maxs = g.ranges(xs)
+        mags = []
+        for i in np.flatnonzero((mins <= g.lo) | (maxs >= g.hi)).tolist():
+            s, e, lo, hi = int(g.start[i]), int(g.end[i]), int(g.lo[i]), int(g.hi[i])
+            seg = xs[s:e]
+            clipped, m = _split(seg, lo, hi, mins[i], maxs[i])
+            mags.append(m)
+            if clipped is not seg:
+                np.subtract(clipped, np.int64(lo), out=rel[s:e], casting="unsafe")
+        ops = [(rel[s:e], model) for s, e, model in zip(g.start.tolist(), g.end.tolist(), g.models)]
         return _merge_ops(ops, np.concatenate(mags) if mags else None)
 
     def decode(self, dec, dist):
-        order, groups = self._setup(dist)
+        order, g = self._setup(dist)
         out = np.empty(dist.size, dtype=np.int64)
+        for s, e, lo, model in zip(g.start.tolist(), g.end.tolist(), g.lo.tolist(), g.models):
+            np.add(dec.pop(model, e - s), np.int64(lo), out=out[s:e])
+        mins, maxs = g.ranges(out)
         edges = []
-        for s, e, lo, hi, model in groups:
-            rel = dec.pop(model, e - s)
-            np.add(rel, np.int64(lo), out=out[s:e])
-            mask = _edges(rel, 0, hi - lo)
-            if mask is not None:
-                edges.append((s, e, lo, hi, np.count_nonzero(mask)))
+        for i in np.flatnonzero((mins == g.lo) | (maxs == g.hi)).tolist():
+            s, e, lo, hi = int(g.start[i]), int(g.end[i]), int(g.lo[i]), int(g.hi[i])
+            edges.append((s, e, lo, hi, _edge_count(out[s:e], lo, hi, mins[i], maxs[i])))
         if edges:
             mags = _pop_overflow(dec, sum(k for *_, k in edges))
             p = 0
@@ -612,6 +660,35 @@ class _Tables(_FamilyCodec):
         flat = np.empty_like(out)
         flat[order] = out
         return flat
+
+
+@attrs.frozen
+class _Groups:
+    """Consecutive runs ``[start, end)`` of grouped symbols, one per table used, tiling them."""
+
+    start: np.ndarray
+    end: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    models: list
+
+    def ranges(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-group min and max of ``values`` (two vectorized passes)."""
+        if not self.models:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.minimum.reduceat(values, self.start), np.maximum.reduceat(values, self.start)
+
+    def relative(self, values: np.ndarray) -> np.ndarray:
+        """int32 ``values - lo`` per group (values far outside a support wrap around)."""
+        rel = np.empty(values.size, dtype=np.int32)
+        sizes = self.end - self.start
+        if len(sizes) and np.all(sizes == sizes[0]):  # e.g. C x H x W with one table per channel
+            shape = (len(sizes), int(sizes[0]))
+            np.subtract(values.reshape(shape), self.lo[:, None], out=rel.reshape(shape), casting="unsafe")
+        else:
+            for s, e, lo in zip(self.start.tolist(), self.end.tolist(), self.lo.tolist()):
+                np.subtract(values[s:e], np.int64(lo), out=rel[s:e], casting="unsafe")
+        return rel
 
 
 _CODECS: dict[str, _FamilyCodec] = {

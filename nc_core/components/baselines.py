@@ -16,7 +16,7 @@ from PIL import Image, features
 
 from nc_core.contracts import Baseline
 
-__all__ = ["PillowBaseline", "JPEG", "WebP", "AVIF", "JPEG2000"]
+__all__ = ["AVIF", "JPEG", "JPEG2000", "PillowBaseline", "WebP"]
 
 
 class PillowBaseline(Baseline):
@@ -29,12 +29,15 @@ class PillowBaseline(Baseline):
     def __init__(self, quality: int):
         if not features.check(self.feature):
             raise RuntimeError(
-                f"baseline {self.name!r} needs Pillow's {self.feature!r} support, which this Pillow "
-                f"({features.version('pil')}) lacks; install a Pillow wheel built with it"
+                f"baseline {self.name!r} needs Pillow's {self.feature!r} support, which this "
+                f"Pillow ({features.version('pil')}) lacks; install a Pillow wheel built with it"
             )
         lo, hi = self.quality_range
         if isinstance(quality, bool) or not isinstance(quality, int) or not lo <= quality <= hi:
-            raise ValueError(f"baseline {self.name!r}: quality must be an integer in [{lo}, {hi}], got {quality!r}")
+            raise ValueError(
+                f"baseline {self.name!r}: quality must be an integer in [{lo}, {hi}], "
+                f"got {quality!r}"
+            )
         super().__init__(quality)
 
     @classmethod
@@ -69,12 +72,14 @@ class JPEG(PillowBaseline):
     feature = "jpg"
     quality_range = (1, 100)
     qualities = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
-    _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+    _SUBSAMPLING: ClassVar[dict[str, int]] = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
     def __init__(self, quality: int, subsampling: str = "4:2:0"):
         super().__init__(quality)
         if subsampling not in self._SUBSAMPLING:
-            raise ValueError(f"jpeg: subsampling must be one of {sorted(self._SUBSAMPLING)}, got {subsampling!r}")
+            raise ValueError(
+                f"jpeg: subsampling must be one of {sorted(self._SUBSAMPLING)}, got {subsampling!r}"
+            )
         self.subsampling = subsampling
 
     def save_options(self) -> dict[str, Any]:
@@ -138,3 +143,6 @@ class JPEG2000(PillowBaseline):
             "mct": 1,
             "no_jp2": True,
         }
+
+
+BASELINES = [JPEG, WebP, AVIF, JPEG2000]

@@ -17,7 +17,7 @@ from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim  # only for the reduce
 
 from nc_core.contracts import Metric
 
-__all__ = ["MSE", "PSNR", "MSSSIM", "BPP", "ms_ssim_any_size", "PSNR_CAP_DB"]
+__all__ = ["BPP", "MSE", "MSSSIM", "PSNR", "PSNR_CAP_DB", "ms_ssim_any_size"]
 
 #: PSNR reported for identical images (MSE 0), so means over images stay finite
 PSNR_CAP_DB = 100.0
@@ -28,14 +28,17 @@ _WIN_SIZE = 11
 
 def _check_pair(original: np.ndarray, reconstruction: np.ndarray) -> None:
     if original.shape != reconstruction.shape:
-        raise ValueError(f"shape mismatch: original {original.shape}, reconstruction {reconstruction.shape}")
+        raise ValueError(
+            f"shape mismatch: original {original.shape}, reconstruction {reconstruction.shape}"
+        )
     if original.ndim != 3 or original.shape[2] != 3:
         raise ValueError(f"expected H x W x 3 images, got shape {original.shape}")
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 H x W x 3 -> float64 1 x 3 x H x W in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].double() / 255.0
+    """uint8 H x W x 3 -> float32 1 x 3 x H x W in [0, 1] (float32 as CompressAI; float64
+    changes MS-SSIM by ~1e-7 and is several times slower on CPU)."""
+    return torch.tensor(image).permute(2, 0, 1)[None].float() / 255.0
 
 
 def ms_ssim_any_size(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -52,13 +55,22 @@ def ms_ssim_any_size(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) 
     levels = next((lv for lv in range(5, 0, -1) if side > (_WIN_SIZE - 1) * 2 ** (lv - 1)), 0)
     if levels == 5:
         return ms_ssim(x, y, data_range=data_range)
-    if side < _WIN_SIZE:
-        raise ValueError(f"MS-SSIM needs images of at least {_WIN_SIZE} px per side, got {tuple(x.shape[-2:])}")
+    if levels == 0:
+        raise ValueError(
+            f"MS-SSIM needs images of at least {_WIN_SIZE} px per side, got {tuple(x.shape[-2:])}"
+        )
+    return _ms_ssim_levels(x, y, levels, data_range)
+
+
+def _ms_ssim_levels(
+    x: torch.Tensor, y: torch.Tensor, levels: int, data_range: float
+) -> torch.Tensor:
+    """pytorch_msssim.ms_ssim's loop with ``levels`` scales and renormalised weights."""
     weights = x.new_tensor(_MS_SSIM_WEIGHTS[:levels])
-    weights = weights / weights.sum()
+    if levels < 5:  # the 5 standard weights sum to 1.0001; keep them as published
+        weights = weights / weights.sum()
     win = _fspecial_gauss_1d(_WIN_SIZE, 1.5).repeat([x.shape[1], 1, 1, 1])
     mcs = []
-    # same loop as pytorch_msssim.ms_ssim, with ``levels`` scales
     for i in range(levels):
         ssim_c, cs = _ssim(x, y, data_range=data_range, win=win, size_average=False)
         if i < levels - 1:
@@ -77,6 +89,7 @@ class MSE(Metric):
     name = "mse"
     higher_is_better = False
     results_key = "mse"
+    loss_scale = 255.0**2  # CompressAI's convention: lmbda * 255^2 * MSE + bpp
 
     def compute(self, original: np.ndarray, reconstruction: np.ndarray, num_bits: int) -> float:
         _check_pair(original, reconstruction)
@@ -117,6 +130,7 @@ class MSSSIM(Metric):
     higher_is_better = True
     results_key = "ms-ssim-rgb"
 
+    @torch.no_grad()
     def compute(self, original: np.ndarray, reconstruction: np.ndarray, num_bits: int) -> float:
         _check_pair(original, reconstruction)
         return float(ms_ssim_any_size(_to_tensor(original), _to_tensor(reconstruction)))
@@ -136,3 +150,6 @@ class BPP(Metric):
     def compute(self, original: np.ndarray, reconstruction: np.ndarray, num_bits: int) -> float:
         h, w = original.shape[:2]
         return float(num_bits) / (h * w)
+
+
+METRICS = [MSE, PSNR, MSSSIM, BPP]

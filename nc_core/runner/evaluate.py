@@ -66,11 +66,16 @@ def mean_point(rows: Sequence[dict]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
 
+def as_curve(name: str, kind: str, points: Sequence[dict], labels: Sequence[str] | None = None) -> dict:
+    """Points (one dict per rate point) -> a report curve (one list per field), by rate."""
+    order = sorted(range(len(points)), key=lambda i: points[i]["bpp"])
+    curve = {"name": name, "kind": kind} | {k: [points[i][k] for i in order] for k in points[0]}
+    if labels is not None:
+        curve["labels"] = [labels[i] for i in order]
+    return curve
+
+
 def baseline_curve(cls: type[Baseline], qualities: Sequence[int], images, metrics) -> dict:
     """One R-D curve: the mean point of every quality, sorted by rate."""
-    points = []
-    for q in qualities:
-        point = mean_point(evaluate_baseline(cls(quality=q), images, metrics))
-        points.append(point | {"quality": q})
-    points.sort(key=lambda p: p.get("bpp", 0.0))
-    return {"name": cls.name, "kind": "baseline", "points": points}
+    points = [mean_point(evaluate_baseline(cls(quality=q), images, metrics)) for q in qualities]
+    return as_curve(cls.name, "baseline", points, labels=[f"q={q}" for q in qualities])

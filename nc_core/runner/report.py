@@ -23,8 +23,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,12 +33,12 @@ from nc_core.bdrate import bd_psnr, bd_rate, ms_ssim_db
 
 __all__ = [
     "RESULTS_KEYS",
-    "write_results_json",
-    "load_results_json",
+    "atomic_write",
     "bd_table",
+    "load_results_json",
     "plot_rd",
     "write_report_md",
-    "atomic_write",
+    "write_results_json",
 ]
 
 #: CompressAI's per-point fields, in the order its files list them
@@ -91,8 +92,8 @@ def write_results_json(
     :param name: curve name (CompressAI's ``name``)
     :param description: free text (CompressAI's ``description``)
     :param points: one dict per rate point, each ``{results_key: mean over images}``, e.g.
-        ``{"bpp": .., "psnr-rgb": .., "ms-ssim-rgb": .., "encoding_time": .., "decoding_time": ..}``;
-        every point must have the same keys
+        ``{"bpp": .., "psnr-rgb": .., "ms-ssim-rgb": .., "encoding_time": ..,
+        "decoding_time": ..}``; every point must have the same keys
     :param per_image: optional per-image records, stored as the extra top-level ``"per_image"``
     :raises ValueError: no points, or points with different keys
     """
@@ -101,8 +102,12 @@ def write_results_json(
     keys = set(points[0])
     for i, p in enumerate(points):
         if set(p) != keys:
-            raise ValueError(f"write_results_json: point {i} has keys {sorted(p)}, point 0 has {sorted(keys)}")
-    ordered = [k for k in RESULTS_KEYS if k in keys] + [k for k in points[0] if k not in RESULTS_KEYS]
+            raise ValueError(
+                f"write_results_json: point {i} has keys {sorted(p)}, point 0 has {sorted(keys)}"
+            )
+    ordered = [k for k in RESULTS_KEYS if k in keys] + [
+        k for k in points[0] if k not in RESULTS_KEYS
+    ]
     doc: dict[str, Any] = {
         "name": name,
         "description": description,
@@ -123,8 +128,14 @@ def load_results_json(path: str | os.PathLike, kind: str = "reference") -> dict[
     """
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
-    if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict) or "bpp" not in doc["results"]:
-        raise ValueError(f"{path}: not a CompressAI results file (needs a 'results' object with 'bpp')")
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("results"), dict)
+        or "bpp" not in doc["results"]
+    ):
+        raise ValueError(
+            f"{path}: not a CompressAI results file (needs a 'results' object with 'bpp')"
+        )
     curve: dict[str, Any] = {
         "name": str(doc.get("name", Path(path).stem)),
         "description": str(doc.get("description", "")),
@@ -145,7 +156,9 @@ def _anchors(curves: Sequence[dict], reference_name: str | None) -> list[dict]:
         return [c for c in curves if c.get("kind") == "baseline"]
     found = [c for c in curves if c["name"] == reference_name]
     if not found:
-        raise ValueError(f"reference curve {reference_name!r} not among {[c['name'] for c in curves]}")
+        raise ValueError(
+            f"reference curve {reference_name!r} not among {[c['name'] for c in curves]}"
+        )
     return found
 
 
@@ -168,7 +181,7 @@ def _safe(fn, a: dict, b: dict, key: str) -> float | None:
 
 
 def bd_table(curves: Sequence[dict], reference_name: str | None = None) -> list[dict[str, Any]]:
-    """BD numbers of every non-anchor curve against every anchor.
+    """BD numbers of every curve that is not an anchor against every anchor.
 
     :returns: rows ``{"curve", "anchor", "bd_rate_psnr", "bd_rate_ms_ssim", "bd_psnr"}``
         (percent, percent, dB); ``None`` where the curves lack the metric or do not overlap
@@ -176,16 +189,18 @@ def bd_table(curves: Sequence[dict], reference_name: str | None = None) -> list[
     anchors = _anchors(curves, reference_name)
     rows = []
     for c in curves:
+        if any(a is c for a in anchors):
+            continue
         for a in anchors:
-            if a is c:
-                continue
-            rows.append({
-                "curve": c["name"],
-                "anchor": a["name"],
-                "bd_rate_psnr": _safe(bd_rate, a, c, _PSNR),
-                "bd_rate_ms_ssim": _safe(bd_rate, a, c, _MSSSIM),
-                "bd_psnr": _safe(bd_psnr, a, c, _PSNR),
-            })
+            rows.append(
+                {
+                    "curve": c["name"],
+                    "anchor": a["name"],
+                    "bd_rate_psnr": _safe(bd_rate, a, c, _PSNR),
+                    "bd_rate_ms_ssim": _safe(bd_rate, a, c, _MSSSIM),
+                    "bd_psnr": _safe(bd_psnr, a, c, _PSNR),
+                }
+            )
     return rows
 
 
@@ -196,7 +211,9 @@ def _pct(v: float | None) -> str:
 # ---------------------------------------------------------------------------- rd.png
 
 
-def plot_rd(path: str | os.PathLike, curves: Sequence[dict], reference_name: str | None = None) -> None:
+def plot_rd(
+    path: str | os.PathLike, curves: Sequence[dict], reference_name: str | None = None
+) -> None:
     """Plot PSNR (and, where curves have it, MS-SSIM in dB) against bpp to a PNG.
 
     Each curve that is not an anchor gets its BD-rates in the legend, e.g.
@@ -223,10 +240,20 @@ def plot_rd(path: str | os.PathLike, curves: Sequence[dict], reference_name: str
                 continue
             bpp = np.asarray(c["bpp"], dtype=np.float64)
             order = np.argsort(bpp)
-            bds = [f"vs {a['name']} {_pct(_safe(bd_rate, a, c, key))}" for a in anchors if a is not c]
-            label = c["name"] + (f" (BD-rate {', '.join(bds)})" if bds else "")
+            label = c["name"]
+            if anchors and not any(a is c for a in anchors):
+                bds = [f"vs {a['name']} {_pct(_safe(bd_rate, a, c, key))}" for a in anchors]
+                label += f" (BD-rate {', '.join(bds)})"
             ls, lw, marker = style.get(c.get("kind", "nc"), style["nc"])
-            ax.plot(bpp[order], q[order], linestyle=ls, linewidth=lw, marker=marker, markersize=4, label=label)
+            ax.plot(
+                bpp[order],
+                q[order],
+                linestyle=ls,
+                linewidth=lw,
+                marker=marker,
+                markersize=4,
+                label=label,
+            )
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
@@ -240,7 +267,9 @@ def plot_rd(path: str | os.PathLike, curves: Sequence[dict], reference_name: str
 
 
 def _num(v: Any, fmt: str) -> str:
-    return "\u2014" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+    return (
+        "\u2014" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+    )
 
 
 def _points_table(curve: dict) -> list[str]:
@@ -291,18 +320,19 @@ def write_report_md(
         out += [
             "## BD-rate",
             "",
-            "Average rate change at equal quality (negative = fewer bits than the anchor; "
-            "pchip Bjøntegaard over the overlapping quality range; MS-SSIM in dB). "
-            "BD-PSNR: average PSNR gain at equal rate.",
+            (
+                "Average rate change at equal quality (negative = fewer bits than the anchor; "
+                "pchip Bjøntegaard over the overlapping quality range; MS-SSIM in dB). "
+                "BD-PSNR: average PSNR gain at equal rate."
+            ),
             "",
             "| curve | anchor | BD-rate (PSNR) | BD-rate (MS-SSIM) | BD-PSNR (dB) |",
             "|---|---|---|---|---|",
         ]
         for r in rows:
             bdp = "n/a" if r["bd_psnr"] is None else f"{r['bd_psnr']:+.2f}".replace("-", "\u2212")
-            out.append(
-                f"| {r['curve']} | {r['anchor']} | {_pct(r['bd_rate_psnr'])} | {_pct(r['bd_rate_ms_ssim'])} | {bdp} |"
-            )
+            bdr = f"{_pct(r['bd_rate_psnr'])} | {_pct(r['bd_rate_ms_ssim'])}"
+            out.append(f"| {r['curve']} | {r['anchor']} | {bdr} | {bdp} |")
         out.append("")
     for kind, heading in (("nc", "nc"), ("baseline", "baseline")):
         for c in curves:
