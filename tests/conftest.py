@@ -50,6 +50,11 @@ evaluate:
 """
 
 
+@pytest.fixture(scope="session")
+def tiny_pipeline_text() -> str:
+    return TINY_PIPELINE
+
+
 @pytest.fixture
 def tiny_pipeline(tmp_path) -> Path:
     path = tmp_path / "tiny.yaml"

@@ -1,0 +1,175 @@
+"""Whole pipelines through the CLI: run, report, compress/decompress across thread counts,
+resume, user errors, and corrupt files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nc_core.cli import main
+from nc_core.components.datasets import Samples, load_rgb
+from nc_core.runner.run import load_model
+
+NC = [sys.executable, "-m", "nc_core"]
+
+
+def nc(*args, env=None, timeout=300):
+    return subprocess.run([*NC, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else os.environ | env)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_pipeline_text):
+    """One tiny trained run shared by the tests of this module."""
+    root = tmp_path_factory.mktemp("e2e")
+    pipeline = root / "tiny.yaml"
+    pipeline.write_text(tiny_pipeline_text.replace("coder: ans", "coder: range"))
+    assert main(["run", str(pipeline), "--out", str(root / "runs"), "--quiet"]) == 0
+    (run_dir,) = (root / "runs" / "tiny").iterdir()
+    name, image = next(Samples(split="test").images())
+    source = root / f"{name}.png"
+    Image.fromarray(image).save(source)
+    return {"root": root, "run_dir": run_dir, "pipeline": pipeline, "image": image, "source": source}
+
+
+def test_run_writes_results_report_and_plot(trained):
+    run_dir = trained["run_dir"]
+    results = json.loads((run_dir / "results.json").read_text())
+    for key in ("bpp", "psnr-rgb", "encoding_time", "decoding_time"):
+        assert len(results["results"][key]) == 1
+    row = results["per_image"][0]
+    assert row["bytes"] * 8 / (512 * 512) == pytest.approx(row["bpp"])
+    assert (row["bytes"] - row["header_bytes"]) * 8 <= 1.005 * row["ideal_bits"] + 64
+    assert (run_dir / "rd.png").stat().st_size > 0
+    assert "training budget" in (run_dir / "report.md").read_text()
+    info = json.loads((run_dir / "model.json").read_text())
+    assert info["codec"] == "transform-coding" and len(info["weights"]) == 16
+
+
+def test_compress_and_decompress_match_the_evaluation_reconstruction(trained, tmp_path):
+    run_dir, source = trained["run_dir"], trained["source"]
+    packed, out = tmp_path / "img.nc", tmp_path / "img.png"
+    r = nc("compress", "--model", run_dir, source, "-o", packed, env={"OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr
+    bpp = packed.stat().st_size * 8 / (trained["image"].shape[0] * trained["image"].shape[1])
+    per_image = json.loads((run_dir / "results.json").read_text())["per_image"][0]
+    assert bpp == pytest.approx(per_image["bpp"])  # the CLI writes exactly the evaluated file
+    r = nc("decompress", packed, "-o", out, "--models", trained["root"] / "runs", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    expected = load_model(run_dir).reconstruct(trained["image"])
+    assert np.array_equal(load_rgb(out), expected)
+
+
+def test_decompress_with_another_model_is_a_clear_error(trained, tmp_path):
+    packed = tmp_path / "img.nc"
+    assert main(["compress", "--model", str(trained["run_dir"]), str(trained["source"]), "-o", str(packed)]) == 0
+    other = trained["root"] / "other"
+    assert main(["run", str(trained["pipeline"]), "--out", str(other), "--quiet", "--set", "seed=1"]) == 0
+    (other_dir,) = (other / "tiny").iterdir()
+    r = nc("decompress", packed, "-o", tmp_path / "x.png", "--model", other_dir)
+    assert r.returncode == 2 and "other weights" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()
+
+
+def test_resume_continues_from_the_checkpoint(trained, tmp_path):
+    out = tmp_path / "runs"
+    args = ["run", str(trained["pipeline"]), "--out", str(out), "--quiet"]
+    assert main([*args, "--set", "train.steps=2"]) == 0
+    (run_dir,) = (out / "tiny").iterdir()
+    (run_dir / "results.json").unlink()  # as if interrupted after the last checkpoint
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main([*args[:-1], "--resume", "--set", "train.steps=4"]) == 0
+    assert "at step 2/4" in buf.getvalue()
+    import torch
+
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == 4
+    assert (run_dir / "results.json").exists()
+
+
+def test_all_pipeline_problems_are_reported_at_once(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\n"
+        "data:\n"
+        "  test: {use: samples}\n"
+        "codec:\n"
+        "  use: transform-coding\n"
+        "  transform: {use: factorized, chanels: 8}\n"  # typo'd key
+        "  quantizer: mixd\n"  # unknown component
+        "  prior: deep-factorized\n"
+        "  coder: ans\n"
+        "  coder: range\n"  # duplicate key
+        "evaluate:\n"
+        "  max_images: many\n"  # wrong type
+    )
+    r = nc("validate", bad)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert any(line.startswith(f"{bad}:6:") and "did you mean 'channels'" in line for line in lines)
+    assert any(line.startswith(f"{bad}:7:") and "did you mean 'mixed'" in line for line in lines)
+    assert any(line.startswith(f"{bad}:10:") and "duplicate" in line and "9" in line for line in lines)
+    assert any(line.startswith(f"{bad}:12:") and "int" in line for line in lines)
+
+    syntax = tmp_path / "syntax.yaml"
+    syntax.write_text("name: x\ncodec: {use: transform-coding\n")
+    r = nc("run", syntax)
+    assert r.returncode == 2 and r.stderr.startswith(f"{syntax}:") and "Traceback" not in r.stderr
+
+
+def test_user_errors_exit_2_with_one_line(trained, tmp_path):
+    cases = [
+        ["compress", "--model", str(trained["run_dir"]), str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.nc")],
+        ["compress", "--model", str(tmp_path), str(trained["source"]), "-o", str(tmp_path / "o.nc")],
+        ["decompress", str(trained["source"]), "-o", str(tmp_path / "o.png")],  # a PNG, not an nc file
+    ]
+    for args in cases:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert main(args) == 2, args
+        assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+    assert not (tmp_path / "o.nc").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_a_thousand_corruptions_fail_cleanly(trained, tmp_path):
+    packed = tmp_path / "img.nc"
+    assert main(["compress", "--model", str(trained["run_dir"]), str(trained["source"]), "-o", str(packed)]) == 0
+    data = packed.read_bytes()
+    rng = random.Random(0)
+    corrupt, out = tmp_path / "corrupt.nc", tmp_path / "out.png"
+    for i in range(1000):
+        buf = bytearray(data)
+        mode = i % 4
+        if mode == 0:
+            buf = buf[: rng.randrange(len(buf))]  # truncation
+        elif mode == 1:
+            buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)  # one flipped bit
+        elif mode == 2:
+            for _ in range(rng.randint(2, 50)):
+                buf[rng.randrange(len(buf))] = rng.randrange(256)  # scattered garbage
+        else:
+            start = rng.randrange(len(buf))
+            buf[start : start + rng.randint(1, 200)] = bytes(rng.randrange(256) for _ in range(rng.randint(0, 200)))
+        corrupt.write_bytes(bytes(buf))
+        err = io.StringIO()
+        t0 = time.perf_counter()
+        with contextlib.redirect_stderr(err):
+            code = main(["decompress", str(corrupt), "-o", str(out), "--model", str(trained["run_dir"])])
+        assert time.perf_counter() - t0 < 10
+        assert code == 2, (i, err.getvalue())
+        assert len(err.getvalue().strip().splitlines()) == 1
+        assert not out.exists()
+    # and through a real process: one line, exit 2, no traceback
+    r = nc("decompress", corrupt, "-o", out, "--model", trained["run_dir"])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not out.exists()
