@@ -184,6 +184,8 @@ PIPELINE = Map(
                     "checkpoint_every": Field(Int(ge=1), 500),
                     "log_every": Field(Int(ge=1), 50),
                     "init": Field(Str(), OPTIONAL),  # warm-start weights file
+                    # sweep points after the first start from the previous point's weights
+                    "warm_start": Field(Scalar(bool), False),
                 }
             ),
             OPTIONAL,

@@ -82,10 +82,13 @@ class Runner:
             images = images[: cfg0["evaluate"]["max_images"]]
         metrics = self._metrics(cfg0)
         points, labels, budgets = [], [], []
+        previous = None
         for suffix, cfg in self.pipeline.runs():
             sub = self.run_dir / suffix if suffix else self.run_dir
             sub.mkdir(exist_ok=True)
-            point, budget = self._train_and_evaluate(cfg, suffix, sub, images, metrics)
+            warm = previous if cfg.get("train", {}).get("warm_start") else None
+            point, budget = self._train_and_evaluate(cfg, suffix, sub, images, metrics, warm)
+            previous = sub
             points.append(point)
             labels.append(suffix or cfg0["name"])
             budgets.append(budget)
@@ -100,7 +103,7 @@ class Runner:
             specs = [{"use": "bpp"}, *specs]  # the rate is always reported
         return [build(spec, "metric") for spec in specs]
 
-    def _train_and_evaluate(self, cfg, suffix, sub: Path, images, metrics):
+    def _train_and_evaluate(self, cfg, suffix, sub: Path, images, metrics, warm: Path | None):
         results_path = sub / RESULTS
         if self.resume and results_path.exists() and (sub / MODEL_INFO).exists():
             self.log(f"{suffix or cfg['name']}: already finished, reusing {results_path}")
@@ -117,7 +120,7 @@ class Runner:
             loss = build(tc["loss"], "loss")
             device = resolve_device(cfg["device"])
             budget = train(codec, train_data.batches, loss, tc, sub, seed=cfg["seed"], device=device,
-                           resume=self.resume, quiet=self.quiet, log=self.log)
+                           resume=self.resume, quiet=self.quiet, log=self.log, init=warm)
             budget |= {"device": str(device), "threads": torch.get_num_threads()}
         finalize(codec, sub, budget)
         self.log(f"{suffix or cfg['name']}: evaluating on {len(images)} images")

@@ -44,8 +44,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *, seed: int,
-          device: torch.device, resume: bool = False, quiet: bool = False, log=print) -> dict:
-    """Train ``codec`` in place; returns a summary (steps, wall time, last logged values)."""
+          device: torch.device, resume: bool = False, quiet: bool = False, log=print,
+          init: Path | None = None) -> dict:
+    """Train ``codec`` in place; returns a summary (steps, wall time, last logged values).
+
+    ``init`` (a weights file or run directory) warm-starts a fresh run; ``config["init"]``
+    does the same from the pipeline. A resumed checkpoint takes precedence over both.
+    """
     tc = config
     steps, opt_cfg, drop = tc["steps"], tc["optimizer"], tc["lr_drop"]
     codec.to(device).train()
@@ -61,8 +66,8 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
         log(f"resuming {run_dir} at step {start}/{steps}")
     else:
         torch.manual_seed(seed)
-        if tc.get("init"):
-            init = Path(tc["init"])
+        init = init or (Path(tc["init"]) if tc.get("init") else None)
+        if init is not None:
             codec.load_state_dict(load_weights(init / MODEL if init.is_dir() else init))
             log(f"warm start from {init}")
 
