@@ -13,11 +13,9 @@ import sys
 import traceback
 from pathlib import Path
 
+from nc_core.errors import UserError
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
-
-
-class UserError(Exception):
-    """An error in what the user gave us: reported as one line, exit status 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -186,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `nc plugins --json | head`: the reader has gone
+        sys.stdout = None
+        return EXIT_OK
     except Exception as exc:  # a bug in nc or a plugin: say so, keep the trace opt-in
         if full:
             traceback.print_exc()

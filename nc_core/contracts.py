@@ -99,15 +99,17 @@ class ProbabilityModel(Component, nn.Module):
 
     kind = "probability-model"
 
+    def bind(self, channels: int) -> "ProbabilityModel":
+        """Size the model for ``channels`` latent channels; the codec calls this once, before
+        training or loading weights, because the channel count belongs to the transform.
+        Returns ``self``. Models whose size does not depend on it keep this default."""
+        return self
+
     def update(self) -> None:
         """Build coding tables from the current parameters (no-op for table-free models)."""
 
     def coding_distribution(self, shape: Sequence[int], **cond: Any) -> CodingDistribution:
         raise NotImplementedError
-
-    def aux_loss(self) -> torch.Tensor | None:
-        """An optional auxiliary loss trained alongside (None when there is none)."""
-        return None
 
 
 class Transform(Component, nn.Module):
@@ -250,10 +252,20 @@ class LearnedCodec(Codec, nn.Module):
 
         return container.pack(self, self.encode(image))
 
+    def reconstruct(self, image: np.ndarray) -> np.ndarray:
+        """The evaluation reconstruction: what ``decompress(compress(image))`` must return."""
+        raise NotImplementedError
+
     def decompress(self, data: bytes) -> np.ndarray:
         from nc_core import container
 
-        return self.decode(container.unpack(self, data))
+        payload = container.unpack(self, data)
+        try:
+            return self.decode(payload)
+        except container.ContainerError:
+            raise
+        except ValueError as exc:  # a coder rejected a stream that passed the CRC
+            raise container.ContainerError(f"corrupt compressed stream ({exc})") from None
 
 
 class Baseline(Codec):
@@ -276,7 +288,7 @@ class Loss(Component):
         raise NotImplementedError
 
 
-#: kind name -> base class, in the order ``nc plugins`` lists them
+#: kind name -> base class
 KINDS: dict[str, type[Component]] = {
     cls.kind: cls
     for cls in (Coder, ProbabilityModel, Transform, Quantizer, Metric, Dataset, Codec, Baseline, Loss)

@@ -208,7 +208,7 @@ def test_good_pipeline_defaults_and_shorthand(tmp_path):
         "lmbda": 0.013,
         "distortion": {"use": "mse"},
     }
-    assert c["train"]["optimizer"] == {"lr": 1e-4, "aux_lr": 1e-3, "grad_clip": 1.0}
+    assert c["train"]["optimizer"] == {"lr": 1e-4, "grad_clip": 1.0}
     assert c["train"]["lr_drop"] == {"at": 0.8, "factor": 0.1}
     assert (c["train"]["checkpoint_every"], c["train"]["log_every"]) == (500, 50)
     assert "init" not in c["train"] and "sweep" not in c
@@ -264,7 +264,7 @@ def test_many_problems_reported_at_once_with_locations(tmp_path):
         "P:11:3: codec.coder: duplicate key 'coder' (first defined at line 10)",
         "P:13:39: train.loss.lmbda: expected float, got bool True",
         "P:14:10: train.steps: must be >= 1, got 0",
-        "P:15:25: train.optimizer.lrr: unknown key 'lrr'; did you mean 'lr'? valid keys: lr, aux_lr, grad_clip",
+        "P:15:25: train.optimizer.lrr: unknown key 'lrr'; did you mean 'lr'? valid keys: lr, grad_clip",
     ]
 
 
@@ -449,8 +449,8 @@ def test_sweep_expansion(tmp_path):
     }
     assert p.config["train"]["loss"]["lmbda"] == 0.013
     # a sweep over a key that only has a default, set through --set
-    p = load_pipeline(write(tmp_path, GOOD), ["sweep.train.optimizer.aux_lr=[1e-3, 1e-2]"])
-    assert [s for s, _ in p.runs()] == ["aux_lr=0.001", "aux_lr=0.01"]
+    p = load_pipeline(write(tmp_path, GOOD), ["sweep.train.optimizer.grad_clip=[0.5, 2.0]"])
+    assert [s for s, _ in p.runs()] == ["grad_clip=0.5", "grad_clip=2.0"]
 
 
 def test_sweep_validation(tmp_path):

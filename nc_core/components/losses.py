@@ -26,6 +26,8 @@ class RateDistortion(Loss):
     def __init__(self, lmbda: float, distortion: Metric):
         if not lmbda > 0:
             raise ValueError("lmbda must be positive")
+        if type(distortion).distortion is Metric.distortion:
+            raise ValueError(f"metric {distortion.name!r} is not a training distortion (use mse or ms-ssim)")
         self.lmbda, self.distortion = float(lmbda), distortion
         self.scale = float(getattr(distortion, "loss_scale", 1.0))
 

@@ -165,7 +165,6 @@ PIPELINE = Map(
                         Map(
                             {
                                 "lr": Field(Float(gt=0), 1e-4),
-                                "aux_lr": Field(Float(gt=0), 1e-3),
                                 "grad_clip": Field(Float(ge=0), 1.0),
                             }
                         ),

@@ -75,7 +75,7 @@ def as_curve(name: str, kind: str, points: Sequence[dict], labels: Sequence[str]
     return curve
 
 
-def baseline_curve(cls: type[Baseline], qualities: Sequence[int], images, metrics) -> dict:
-    """One R-D curve: the mean point of every quality, sorted by rate."""
-    points = [mean_point(evaluate_baseline(cls(quality=q), images, metrics)) for q in qualities]
-    return as_curve(cls.name, "baseline", points, labels=[f"q={q}" for q in qualities])
+def baseline_curve(codecs: Sequence[Baseline], images, metrics) -> dict:
+    """One R-D curve from one baseline at several qualities: mean points, sorted by rate."""
+    points = [mean_point(evaluate_baseline(codec, images, metrics)) for codec in codecs]
+    return as_curve(codecs[0].name, "baseline", points, labels=[f"q={c.quality}" for c in codecs])

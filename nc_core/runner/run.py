@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 
 from nc_core.pipeline import Pipeline, build, load_pipeline
-from nc_core.plugins import get_registry
 from nc_core.runner import report
 from nc_core.runner.evaluate import as_curve, baseline_curve, evaluate_codec, mean_point
 from nc_core.runner.train import MODEL, MODEL_INFO, finalize, load_weights, resolve_device, train
@@ -66,24 +65,42 @@ def load_model(run_dir: Path):
 class Runner:
     def __init__(self, pipeline: Pipeline, out: Path, resume: bool = False, quiet: bool = False):
         self.pipeline, self.resume, self.quiet = pipeline, resume, quiet
-        base = Path(out) / pipeline.config["name"]
-        self.run_dir = latest_run_dir(base) if resume else new_run_dir(base)
+        self.base = Path(out) / pipeline.config["name"]
+        self.run_dir = latest_run_dir(self.base) if resume else None  # created once checks pass
 
     def log(self, message: str) -> None:
         if not self.quiet:
             print(message, flush=True)
 
+    def preflight(self, runs) -> tuple[list, list]:
+        """Build every component once before any work, so a problem a constructor finds (a
+        missing folder, an unusable distortion, a bad baseline quality, no CUDA) stops the run
+        before training starts, not after."""
+        for _, cfg in runs:
+            build_codec(cfg)
+            if cfg.get("train"):
+                build(cfg["data"]["train"], "dataset")
+                build(cfg["train"]["loss"], "loss")
+                resolve_device(cfg["device"])
+        cfg0 = self.pipeline.config
+        baselines = [[build(entry, "baseline", quality=q) for q in entry["qualities"]]
+                     for entry in cfg0["evaluate"]["baselines"]]
+        return self._metrics(cfg0), baselines
+
     def run(self) -> Path:
         cfg0 = self.pipeline.config
-        write_text_atomic(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
+        runs = self.pipeline.runs()
+        metrics, baselines = self.preflight(runs)
         test = build(cfg0["data"]["test"], "dataset")
         images = list(test.images())
         if cfg0["evaluate"].get("max_images"):
             images = images[: cfg0["evaluate"]["max_images"]]
-        metrics = self._metrics(cfg0)
+        if self.run_dir is None:
+            self.run_dir = new_run_dir(self.base)
+        write_text_atomic(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
         points, labels, budgets = [], [], []
         previous = None
-        for suffix, cfg in self.pipeline.runs():
+        for suffix, cfg in runs:
             sub = self.run_dir / suffix if suffix else self.run_dir
             sub.mkdir(exist_ok=True)
             warm = previous if cfg.get("train", {}).get("warm_start") else None
@@ -92,7 +109,7 @@ class Runner:
             points.append(point)
             labels.append(suffix or cfg0["name"])
             budgets.append(budget)
-        baselines = self._baselines(cfg0, images, metrics)
+        baselines = [self._baseline(codecs, images, metrics) for codecs in baselines]
         self._report(cfg0, as_curve(cfg0["name"], "nc", points, labels), budgets, baselines, len(images))
         self.log(f"results: {self.run_dir}")
         return self.run_dir
@@ -130,15 +147,9 @@ class Runner:
                                   [point], per_image=rows)
         return point, budget
 
-    def _baselines(self, cfg, images, metrics):
-        registry = get_registry()
-        curves = []
-        for entry in cfg["evaluate"]["baselines"]:
-            cls = registry.get("baseline", entry["use"])
-            qualities = entry.get("qualities") or list(cls.qualities)
-            self.log(f"baseline {cls.name}: {len(qualities)} qualities x {len(images)} images")
-            curves.append(baseline_curve(cls, qualities, images, metrics))
-        return curves
+    def _baseline(self, codecs, images, metrics):
+        self.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(images)} images")
+        return baseline_curve(codecs, images, metrics)
 
     def _report(self, cfg, nc_curve, budgets, baselines, n_images):
         points = [{k: nc_curve[k][i] for k in nc_curve if k not in ("name", "kind", "labels")}

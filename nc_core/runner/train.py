@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from nc_core.container import codec_digest
 from nc_core.contracts import LearnedCodec
+from nc_core.errors import UserError
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -39,7 +40,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was requested but no CUDA device is available")
+        raise UserError("device: cuda was requested but no CUDA device is available (use auto or cpu)")
     return torch.device(name)
 
 

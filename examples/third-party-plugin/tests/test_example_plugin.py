@@ -17,7 +17,7 @@ def test_registered_through_the_entry_point():
 
 def test_soft_round_approaches_rounding():
     y = torch.linspace(-3, 3, 601)
-    assert (soft_round(y, 50.0) - torch.round(y)).abs()[(y - y.round()).abs() < 0.45].max() < 1e-3
+    assert (soft_round(y, 50.0) - torch.round(y)).abs()[(y - y.round()).abs() < 0.4].max() < 1e-3
     assert torch.allclose(soft_round(y, 1e-3), y, atol=1e-3)  # nearly the identity for small alpha
 
 
