@@ -26,7 +26,7 @@ split costs one min/max pass and nothing is written for it.
     per-symbol categorical rows computed from the family's CDF, :data:`CHUNK` symbols at a time
     (bounded memory). A support of at most ``2 * WINDOW_BINS`` symbols gets one row entry per
     symbol. A wider support gets, per symbol, a window of ``WINDOW_BINS`` bins of ``2**e``
-    integers each (``2**e`` about ``scale / 5``), centred on ``loc``, plus one bin for each
+    integers each (``2**e`` below ``3/8`` of the scale), centred on ``loc``, plus one bin for each
     tail outside the window: the bin is coded with the categorical row, the position inside
     a bin uniformly, and a tail symbol's distance from the window as overflow digits. All
     of it is exact: encoder and decoder compute bit-identical float tables from the same
@@ -40,8 +40,8 @@ split costs one min/max pass and nothing is written for it.
     ``C x H x W`` latent) and each group is coded i.i.d. with its table's model. Overflow
     magnitudes follow in that grouped order.
 
-Probability rows are rescaled by their maximum before they reach constriction (so tiny or
-huge but valid rows work) and an all-zero row is coded as uniform.
+Probability rows whose sums constriction cannot normalise (tiny or huge but valid) are
+rescaled by their maximum, and an all-zero row is coded as uniform.
 
 Streams
 -------
@@ -55,7 +55,9 @@ loops on the data, so it cannot hang.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -65,7 +67,6 @@ from nc_core.coding import (
     OVERFLOW_CHUNK_BITS,
     OVERFLOW_MAX_CHUNKS,
     CodingDistribution,
-    edge_mask,
     edge_merge,
     edge_split,
     overflow_digits,
@@ -73,15 +74,15 @@ from nc_core.coding import (
 )
 
 __all__ = [
-    "encode_all",
-    "decode_all",
-    "ConstrictionBackend",
-    "words_to_bytes",
-    "bytes_to_words",
+    "CHECK_WORD",
+    "CHUNK",
     "NATIVE_MAX_SUPPORT",
     "WINDOW_BINS",
-    "CHUNK",
-    "CHECK_WORD",
+    "ConstrictionBackend",
+    "bytes_to_words",
+    "decode_all",
+    "encode_all",
+    "words_to_bytes",
 ]
 
 #: widest support coded with constriction's own QuantizedGaussian / QuantizedLaplace
@@ -92,8 +93,10 @@ WINDOW_BINS = 128
 WINDOW_TAIL = 12.0
 #: largest bin width exponent (constriction's Uniform model takes sizes below 2**24)
 WINDOW_MAX_EXP = 23
-#: symbols per chunk of per-symbol probability rows
-CHUNK = 8192
+#: symbols per chunk of per-symbol probability rows (bounds the memory of the tables)
+CHUNK = 4096
+#: symbols per block when grouped table symbols are scanned (fits in a CPU's L2 cache)
+SCAN_BLOCK = 1 << 16
 #: largest alphabet of one categorical table (constriction's 24-bit precision)
 MAX_ALPHABET = (1 << 24) - 2
 #: supports must lie within +-SUPPORT_LIMIT (int64 arithmetic never overflows then)
@@ -177,14 +180,14 @@ class ConstrictionBackend:
 
     families = frozenset(FAMILIES)
 
-    def encoder(self, coder) -> "_Encoder":
+    def encoder(self, coder) -> _Encoder:
         return _Encoder(self, coder)
 
-    def decoder(self, coder, data: bytes) -> "_Decoder":
+    def decoder(self, coder, data: bytes) -> _Decoder:
         return _Decoder(self, coder, data)
 
 
-def _family_codec(coder, dist) -> "_FamilyCodec":
+def _family_codec(coder, dist) -> _FamilyCodec:
     family = getattr(dist, "family", None)
     codec = _CODECS.get(family)
     if codec is None or family not in coder.families:
@@ -259,7 +262,9 @@ class _Decoder:
         symbols, model = _check_op()
         if not np.array_equal(self.pop(model, len(symbols)), symbols):
             self._stream = None
-            raise ValueError(f"corrupt or truncated {self._coder.name} stream (check word mismatch)")
+            raise ValueError(
+                f"corrupt or truncated {self._coder.name} stream (check word mismatch)"
+            )
         stream, self._stream = self._stream, None
         with _stream_errors(self._coder):
             done = self._backend.exhausted(stream)
@@ -277,7 +282,9 @@ class _stream_errors:
         return self
 
     def __exit__(self, typ, exc, tb):
-        if exc is None or isinstance(exc, (ValueError, KeyboardInterrupt, SystemExit, GeneratorExit)):
+        if exc is None or isinstance(
+            exc, (ValueError, KeyboardInterrupt, SystemExit, GeneratorExit)
+        ):
             return False
         raise ValueError(f"corrupt or truncated {self._coder.name} stream: {exc}") from exc
 
@@ -426,7 +433,12 @@ class _Continuous(_FamilyCodec):
 
     def _native_model(self, dist):
         k = dist.hi - dist.lo + 1
-        if self.native is None or k > NATIVE_MAX_SUPPORT or dist.lo < -(1 << 31) or dist.hi >= 1 << 31:
+        if (
+            self.native is None
+            or k > NATIVE_MAX_SUPPORT
+            or dist.lo < -(1 << 31)
+            or dist.hi >= 1 << 31
+        ):
             return None
         return getattr(_model("m"), self.native)(dist.lo, dist.hi)
 
@@ -438,7 +450,11 @@ class _Continuous(_FamilyCodec):
             return _merge_ops([(clipped.astype(np.int32), model, loc, scale)], mags)
         win = _Window(dist)
         chunks = [
-            (lambda s=s: win.encode_chunk(clipped[s : s + CHUNK], loc[s : s + CHUNK], scale[s : s + CHUNK]))
+            (
+                lambda s=s: win.encode_chunk(
+                    clipped[s : s + CHUNK], loc[s : s + CHUNK], scale[s : s + CHUNK]
+                )
+            )
             for s in range(0, x.size, CHUNK)
         ]
         return _merge_ops(chunks, mags)
@@ -452,7 +468,9 @@ class _Continuous(_FamilyCodec):
             win = _Window(dist)
             clipped = np.empty(dist.size, dtype=np.int64)
             for s in range(0, dist.size, CHUNK):
-                clipped[s : s + CHUNK] = win.decode_chunk(dec, loc[s : s + CHUNK], scale[s : s + CHUNK])
+                clipped[s : s + CHUNK] = win.decode_chunk(
+                    dec, loc[s : s + CHUNK], scale[s : s + CHUNK]
+                )
         return _decode_escapes(dec, clipped, dist.lo, dist.hi)
 
 
@@ -480,10 +498,12 @@ class _Window:
         return mu, s
 
     def _masses(self, z: np.ndarray) -> np.ndarray:
-        """Mass between consecutive standardized boundaries (last axis), tails accurate."""
+        """Mass between consecutive standardized boundaries (last axis), accurate in both
+        tails: from the smaller tail ``G(z) = F(-|z|)`` (one CDF evaluation per boundary)."""
+        g = self.F(-np.abs(z))
+        gl, gu = g[:, :-1], g[:, 1:]
         lower, upper = z[:, :-1], z[:, 1:]
-        up = lower >= 0  # whole bin above the mode: use F(-z) (upper-tail precision)
-        m = np.where(up, self.F(-lower) - self.F(-upper), self.F(upper) - self.F(lower))
+        m = np.where(lower >= 0, gl - gu, np.where(upper <= 0, gu - gl, 1.0 - gl - gu))
         return np.maximum(m, 0.0)
 
     def _layout(self, loc, scale):
@@ -530,7 +550,9 @@ class _Window:
         if inner.any():
             ei = e[inner]
             offs = rel[inner] & (np.left_shift(np.int64(1), ei) - 1)
-            ops.append((offs.astype(np.int32), _model("uniform"), np.left_shift(1, ei).astype(np.int32)))
+            ops.append(
+                (offs.astype(np.int32), _model("uniform"), np.left_shift(1, ei).astype(np.int32))
+            )
         tail = left | right
         if tail.any():
             d = np.where(left, a - 1 - x, x - end - 1)[tail]
@@ -619,15 +641,19 @@ class _Tables(_FamilyCodec):
         used = np.flatnonzero(bounds[1:] > bounds[:-1])
         pmfs = _rows(np.where(np.arange(width) < dist.lengths[:, None], dist.pmfs, 0.0))
         cat = _model("m").Categorical
-        models = [cat(pmfs[i, :k], perfect=False) for i, k in zip(used.tolist(), dist.lengths[used].tolist())]
+        models = [
+            cat(pmfs[i, :k], perfect=False)
+            for i, k in zip(used.tolist(), dist.lengths[used].tolist(), strict=True)
+        ]
         lo = dist.offsets[used]
-        return order, _Groups(bounds[used], bounds[used + 1], lo, lo + dist.lengths[used] - 1, models)
+        return order, _Groups(
+            bounds[used], bounds[used + 1], lo, lo + dist.lengths[used] - 1, models
+        )
 
     def encode(self, x, dist):
         order, g = self._setup(dist)
         xs = x if order is None else x[order]
-        rel = g.relative(xs)  # wraps where a symbol is far outside: redone below
-        mins, maxs = g.ranges(xs)
+        rel, mins, maxs = g.scan(xs)  # rel wraps where a symbol is far outside: redone below
         mags = []
         for i in np.flatnonzero((mins <= g.lo) | (maxs >= g.hi)).tolist():
             s, e, lo, hi = int(g.start[i]), int(g.end[i]), int(g.lo[i]), int(g.hi[i])
@@ -636,13 +662,18 @@ class _Tables(_FamilyCodec):
             mags.append(m)
             if clipped is not seg:
                 np.subtract(clipped, np.int64(lo), out=rel[s:e], casting="unsafe")
-        ops = [(rel[s:e], model) for s, e, model in zip(g.start.tolist(), g.end.tolist(), g.models)]
+        ops = [
+            (rel[s:e], model)
+            for s, e, model in zip(g.start.tolist(), g.end.tolist(), g.models, strict=True)
+        ]
         return _merge_ops(ops, np.concatenate(mags) if mags else None)
 
     def decode(self, dec, dist):
         order, g = self._setup(dist)
         out = np.empty(dist.size, dtype=np.int64)
-        for s, e, lo, model in zip(g.start.tolist(), g.end.tolist(), g.lo.tolist(), g.models):
+        for s, e, lo, model in zip(
+            g.start.tolist(), g.end.tolist(), g.lo.tolist(), g.models, strict=True
+        ):
             np.add(dec.pop(model, e - s), np.int64(lo), out=out[s:e])
         mins, maxs = g.ranges(out)
         edges = []
@@ -678,17 +709,36 @@ class _Groups:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.minimum.reduceat(values, self.start), np.maximum.reduceat(values, self.start)
 
-    def relative(self, values: np.ndarray) -> np.ndarray:
-        """int32 ``values - lo`` per group (values far outside a support wrap around)."""
-        rel = np.empty(values.size, dtype=np.int32)
+    def scan(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rel, mins, maxs)``: int32 ``values - lo`` per group (wrapping around where a value
+        is far outside its support) and per-group min and max of ``values``.
+
+        Works through blocks of whole groups of about :data:`SCAN_BLOCK` symbols so that the
+        values are read from memory once, not three times.
+        """
+        n, count = values.size, len(self.models)
+        rel = np.empty(n, dtype=np.int32)
+        mins, maxs = np.empty(count, np.int64), np.empty(count, np.int64)
         sizes = self.end - self.start
-        if len(sizes) and np.all(sizes == sizes[0]):  # e.g. C x H x W with one table per channel
-            shape = (len(sizes), int(sizes[0]))
-            np.subtract(values.reshape(shape), self.lo[:, None], out=rel.reshape(shape), casting="unsafe")
-        else:
-            for s, e, lo in zip(self.start.tolist(), self.end.tolist(), self.lo.tolist()):
-                np.subtract(values[s:e], np.int64(lo), out=rel[s:e], casting="unsafe")
-        return rel
+        equal = count > 0 and bool(np.all(sizes == sizes[0]))  # e.g. C x H x W, table = channel
+        cuts = np.searchsorted(self.start, np.arange(0, n, SCAN_BLOCK), side="right") - 1
+        cuts = [*np.unique(np.maximum(cuts, 0)).tolist(), count]
+        for g0, g1 in itertools.pairwise(cuts):
+            bs, be = int(self.start[g0]), int(self.end[g1 - 1])
+            block, lo = values[bs:be], self.lo[g0:g1]
+            first = self.start[g0:g1] - bs
+            mins[g0:g1] = np.minimum.reduceat(block, first)
+            maxs[g0:g1] = np.maximum.reduceat(block, first)
+            if equal:
+                shape = (g1 - g0, int(sizes[0]))
+                out = rel[bs:be].reshape(shape)
+                np.subtract(block.reshape(shape), lo[:, None], out=out, casting="unsafe")
+            else:
+                for s, e, o in zip(
+                    first.tolist(), (first + sizes[g0:g1]).tolist(), lo.tolist(), strict=True
+                ):
+                    np.subtract(block[s:e], np.int64(o), out=rel[bs + s : bs + e], casting="unsafe")
+        return rel, mins, maxs
 
 
 _CODECS: dict[str, _FamilyCodec] = {

@@ -264,6 +264,22 @@ def test_channel_major_tables(coder):
     )
 
 
+@pytest.mark.parametrize("coder", CODERS)
+@pytest.mark.parametrize("grouped", [True, False])
+def test_large_tables_many_blocks(coder, grouped):
+    """Groups of unequal sizes spanning many scan blocks, a few symbols far outside."""
+    rng = np.random.default_rng(4)
+    n, t = 300_000, 37
+    lengths = rng.integers(2, 50, t)
+    pmfs = rng.random((t, 50)) * (np.arange(50) < lengths[:, None])
+    offsets = rng.integers(-30, 30, t)
+    index = rng.integers(0, t, n)
+    index = np.sort(index) if grouped else index
+    x = offsets[index] + rng.integers(0, lengths[index])
+    x[rng.integers(0, n, 50)] = rng.integers(-BIG, BIG, 50)
+    roundtrip(coder, [(x, IndexedTables(pmfs, offsets, lengths, index))])
+
+
 # ------------------------------------------------------------------------------ sizes
 
 
