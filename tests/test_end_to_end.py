@@ -173,3 +173,24 @@ def test_a_thousand_corruptions_fail_cleanly(trained, tmp_path):
     # and through a real process: one line, exit 2, no traceback
     r = nc("decompress", corrupt, "-o", out, "--model", trained["run_dir"])
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_corrupt_streams_behind_a_valid_crc_are_rejected(trained, tmp_path):
+    """A forged file (stream bytes changed, CRC recomputed) still ends in exit 2, one line."""
+    import zlib
+
+    packed = tmp_path / "img.nc"
+    assert main(["compress", "--model", str(trained["run_dir"]), str(trained["source"]), "-o", str(packed)]) == 0
+    data = packed.read_bytes()
+    rng = random.Random(1)
+    forged, out = tmp_path / "forged.nc", tmp_path / "out.png"
+    for i in range(100):
+        body = bytearray(data[:-4])
+        pos = rng.randrange(len(body) - 200, len(body))  # inside the entropy-coded stream
+        body[pos] ^= 1 << rng.randrange(8)
+        forged.write_bytes(bytes(body) + zlib.crc32(bytes(body)).to_bytes(4, "little"))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(["decompress", str(forged), "-o", str(out), "--model", str(trained["run_dir"])])
+        assert code == 2, (i, err.getvalue())
+        assert len(err.getvalue().strip().splitlines()) == 1 and not out.exists()
