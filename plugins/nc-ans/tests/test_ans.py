@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nc_ans import AnsCoder
 
+from nc_ans import AnsCoder
 from nc_core.coders import CHECK_WORD, bytes_to_words, decode_all, encode_all
 from nc_core.coding import (
     FAMILIES,
