@@ -208,3 +208,32 @@ def test_kodak_images_code_close_to_their_information_content(nc_data, tmp_path,
     assert [r["image"] for r in rows] == ["kodim01", "kodim02", "kodim03"]
     for r in rows:
         assert (r["bytes"] - r["header_bytes"]) * 8 <= 1.005 * r["ideal_bits"], r
+
+
+def test_decoding_does_not_depend_on_the_thread_count():
+    """Decoding on a machine with another thread count must give the same pixels: float
+    reductions inside convolutions are split differently per thread count, so the codec
+    pins its synthesis to one thread."""
+    import torch
+
+    from nc_core.plugins import get_registry
+
+    reg = get_registry()
+    torch.manual_seed(0)
+    codec = reg.get("codec", "transform-coding")(
+        transform=reg.get("transform", "factorized")(channels=64, latent=96),
+        quantizer=reg.get("quantizer", "round")(), prior=reg.get("probability-model", "deep-factorized")(),
+        coder=reg.get("coder", "ans")(),
+    )
+    y_hat = torch.round(torch.randn(1, 96, 32, 32) * 3)
+    saved = torch.get_num_threads()
+    outputs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                outputs.append(codec.synthesize(y_hat))
+            assert torch.get_num_threads() == threads  # restored afterwards
+    finally:
+        torch.set_num_threads(saved)
+    assert torch.equal(outputs[0], outputs[1])

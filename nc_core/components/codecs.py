@@ -6,6 +6,7 @@ Evaluation and decoding share one path (``_synthesize`` from integer symbols), s
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -18,6 +19,19 @@ from nc_core.container import ContainerError
 from nc_core.contracts import Coder, LearnedCodec, Payload, ProbabilityModel, Quantizer, Transform
 
 MAX_SIDE = 1 << 16
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run torch ops single-threaded. Convolutions split their float reductions by thread
+    count, so the same symbols could decode to pixels one level apart on machines (or
+    settings) with other thread counts; one thread makes decoding independent of them."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -68,9 +82,14 @@ class TransformCoding(LearnedCodec):
         x = pad_to(to_tensor(image), self.transform.stride)
         return self.quantizer.quantize(self.transform.analysis(x), seed=self.seed)
 
+    def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """The decoder's synthesis, independent of the thread count (see :func:`one_thread`)."""
+        with one_thread():
+            return self.transform.synthesis(y_hat)
+
     def _synthesize(self, symbols: torch.Tensor, height: int, width: int, seed: int) -> np.ndarray:
         y_hat = self.quantizer.dequantize(symbols, seed=seed)
-        return to_image(self.transform.synthesis(y_hat)[..., :height, :width])
+        return to_image(self.synthesize(y_hat)[..., :height, :width])
 
     @torch.no_grad()
     def reconstruct(self, image: np.ndarray) -> np.ndarray:
