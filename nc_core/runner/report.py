@@ -243,7 +243,7 @@ def plot_rd(
             label = c["name"]
             if anchors and not any(a is c for a in anchors):
                 bds = [f"vs {a['name']} {_pct(_safe(bd_rate, a, c, key))}" for a in anchors]
-                label += f" (BD-rate {', '.join(bds)})"
+                label += f"\n(BD-rate {', '.join(bds)})"
             ls, lw, marker = style.get(c.get("kind", "nc"), style["nc"])
             ax.plot(
                 bpp[order],
@@ -257,7 +257,7 @@ def plot_rd(
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)  # below: never hides data
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     atomic_write(path, buf.getvalue())

@@ -1,7 +1,7 @@
 """``nc run``: train (or resume), evaluate on real bytes, compare with baselines, report.
 
 Layout of ``OUT/<name>/<run-id>/``: ``pipeline.yaml`` (resolved), ``results.json``,
-``report.md``, ``rd.png`` and, per trained model, ``checkpoint.pt``, ``model.pt``,
+``report.md``, ``rd.png``, ``baselines.json`` and, per trained model, ``checkpoint.pt``, ``model.pt``,
 ``model.json`` — in the run directory itself, or in one sub-directory per sweep point.
 """
 
@@ -21,6 +21,7 @@ from nc_core.runner.train import MODEL, MODEL_INFO, finalize, load_weights, reso
 
 PIPELINE_FILE = "pipeline.yaml"
 RESULTS = "results.json"
+BASELINES = "baselines.json"  # the baseline curves, as plotted
 
 
 def new_run_dir(base: Path) -> Path:
@@ -156,6 +157,7 @@ class Runner:
                   for i in range(len(nc_curve["bpp"]))]
         if len(points) > 1 or not (self.run_dir / RESULTS).exists():  # one run: written already
             report.write_results_json(self.run_dir / RESULTS, cfg["name"], f"nc {cfg['codec']['use']}", points)
+        report.atomic_write(self.run_dir / BASELINES, json.dumps(baselines, indent=2) + "\n")
         curves = [nc_curve, *baselines]
         report.plot_rd(self.run_dir / "rd.png", curves)
         report.write_report_md(self.run_dir / "report.md", f"nc run: {cfg['name']}", curves,
