@@ -171,6 +171,8 @@ class Runner:
                  f"{n_images} test images; every rate is the mean size of real nc files, decoded and "
                  "checked bit-exact against the evaluation reconstruction",
                  f"training budget: {len(budgets)} model(s), {steps} steps in all, {seconds / 60:.1f} min ({where})"]
+        if len(curve["bpp"]) < 2:
+            notes.append("BD-rates need at least two nc rate points: add a `sweep:` (e.g. of train.loss.lmbda)")
         if "header_bytes" in curve and "ideal_bits" in curve:
             for label, nbytes, header, ideal in zip(curve.get("labels", []), curve["bytes"], curve["header_bytes"],
                                                     curve["ideal_bits"]):
