@@ -237,3 +237,17 @@ def test_decoding_does_not_depend_on_the_thread_count():
     finally:
         torch.set_num_threads(saved)
     assert torch.equal(outputs[0], outputs[1])
+
+
+@pytest.mark.cuda
+def test_training_on_cuda_then_coding_on_cpu(tmp_path, tiny_pipeline_text):
+    """device: cuda trains on the GPU; evaluation and coding run on the CPU, bit-exact."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    pipeline = tmp_path / "tiny.yaml"
+    pipeline.write_text(tiny_pipeline_text.replace("device: cpu", "device: cuda"))
+    assert main(["run", str(pipeline), "--out", str(tmp_path / "runs"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
+    assert json.loads((run_dir / "model.json").read_text())["training"]["device"].startswith("cuda")
