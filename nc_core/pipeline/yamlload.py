@@ -232,4 +232,4 @@ def read_yaml(text: str, file: str = "<string>") -> Document:
 
 def parse_value(text: str) -> Any:
     """A YAML scalar or flow collection (``--set`` values), read like the pipeline file."""
-    return yaml.load(text, Loader=LineLoader)
+    return yaml.load(text, Loader=LineLoader)  # LineLoader is a SafeLoader: no arbitrary objects
