@@ -11,8 +11,6 @@ import numpy as np
 from nc_core import container
 from nc_core.contracts import Baseline, LearnedCodec, Metric
 
-TIMING_KEYS = ("encoding_time", "decoding_time")
-
 
 class ReconstructionMismatch(RuntimeError):
     """The decoded image differs from the evaluation reconstruction (an nc bug)."""
