@@ -88,12 +88,18 @@ class _Reader:
 
 
 def codec_digest(codec) -> bytes:
-    """The weights hash of a codec, cached until its ``update()`` runs again."""
+    """The weights hash of a codec, cached until :func:`forget_digest` (called when weights
+    are loaded and after ``update()`` builds new tables)."""
     cached = getattr(codec, "_nc_weights_hash", None)
     if cached is None:
         cached = weights_hash(codec)
         codec._nc_weights_hash = cached
     return cached
+
+
+def forget_digest(codec, *_) -> None:
+    """Drop a cached weights hash (usable as a ``load_state_dict`` post hook)."""
+    codec._nc_weights_hash = None
 
 
 def pack(codec, payload: Payload) -> bytes:

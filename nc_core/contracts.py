@@ -238,6 +238,13 @@ class LearnedCodec(Codec, nn.Module):
     in the container.
     """
 
+    def __init__(self):
+        from nc_core import container
+
+        nn.Module.__init__(self)
+        # the weights hash written into files must follow the weights actually loaded
+        self.register_load_state_dict_post_hook(container.forget_digest)
+
     def update(self) -> None:
         """Freeze coding tables after training (see :meth:`ProbabilityModel.update`)."""
 

@@ -73,3 +73,19 @@ def test_weights_hash_depends_on_every_tensor():
     with torch.no_grad():
         b.w[2] += 1e-7
     assert container.weights_hash(a) != container.weights_hash(b)
+
+
+def test_learned_codec_hash_follows_loaded_weights():
+    from nc_core.contracts import LearnedCodec
+
+    class Tiny(LearnedCodec):
+        name = "tiny"
+
+        def __init__(self, value: float):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.full((3,), value))
+
+    a, b = Tiny(1.0), Tiny(2.0)
+    before = container.codec_digest(a)
+    a.load_state_dict(b.state_dict())
+    assert container.codec_digest(a) == container.codec_digest(b) != before

@@ -75,7 +75,6 @@ class TransformCoding(LearnedCodec):
 
     def update(self) -> None:
         self.prior.update()
-        self._nc_weights_hash = None
 
     # -- coding -----------------------------------------------------------------------------
     def _analyse(self, image: np.ndarray) -> torch.Tensor:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from nc_core.container import codec_digest
+from nc_core.container import codec_digest, forget_digest
 from nc_core.contracts import LearnedCodec
 from nc_core.errors import UserError
 
@@ -105,6 +105,7 @@ def finalize(codec: LearnedCodec, run_dir: Path, summary: dict) -> None:
     """Build coding tables and save the deployable weights plus their identity."""
     codec.cpu().eval()
     codec.update()
+    forget_digest(codec)  # new tables, new identity
     atomic_save(codec.state_dict(), run_dir / MODEL)
     info = {"codec": codec.name, "weights": codec_digest(codec).hex(), "training": summary}
     tmp = run_dir / (MODEL_INFO + ".tmp")
