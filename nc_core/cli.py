@@ -7,6 +7,7 @@ Exit status: 0 success, 2 user or input error (one line, no traceback), 1 intern
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from nc_core.errors import UserError
+from nc_core.files import atomic_write
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -106,24 +108,13 @@ def _read_image(path: str):
         raise UserError(f"{path}: not a readable image ({exc})") from None
 
 
-def _write_atomic(path: str, write) -> None:
-    """Write through a temporary file so a failure never leaves a partial output."""
-    out = Path(path)
-    tmp = out.with_name(f".{out.name}.nc-tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def cmd_compress(args) -> int:
     from nc_core.runner.run import load_model
 
     image = _read_image(args.input)
     codec = load_model(Path(args.model))
     data = codec.compress(image)
-    _write_atomic(args.output, lambda p: p.write_bytes(data))
+    atomic_write(args.output, data)
     return EXIT_OK
 
 
@@ -153,7 +144,9 @@ def cmd_decompress(args) -> int:
     _, weights = container.peek_weights(data)  # validates the file before any model is loaded
     run_dir = Path(args.model) if args.model else find_model(Path(args.models), weights)
     image = load_model(run_dir).decompress(data)
-    _write_atomic(args.output, lambda p: Image.fromarray(image).save(p, format="PNG"))
+    png = io.BytesIO()
+    Image.fromarray(image).save(png, format="PNG")
+    atomic_write(args.output, png.getvalue())
     return EXIT_OK
 
 

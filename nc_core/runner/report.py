@@ -22,7 +22,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from nc_core.bdrate import bd_psnr, bd_rate, ms_ssim_db
+from nc_core.files import atomic_write
 
 __all__ = [
     "RESULTS_KEYS",
-    "atomic_write",
     "bd_table",
     "load_results_json",
     "plot_rd",
@@ -44,23 +43,6 @@ __all__ = [
 #: CompressAI's per-point fields, in the order its files list them
 RESULTS_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
 _PSNR, _MSSSIM = "psnr-rgb", "ms-ssim-rgb"
-
-
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary sibling and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(value: Any) -> Any:

@@ -8,12 +8,12 @@ Layout of ``OUT/<name>/<run-id>/``: ``pipeline.yaml`` (resolved), ``results.json
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 
+from nc_core.files import atomic_write
 from nc_core.pipeline import Pipeline, build, load_pipeline
 from nc_core.runner import report
 from nc_core.runner.evaluate import as_curve, baseline_curve, evaluate_codec, mean_point
@@ -39,12 +39,6 @@ def latest_run_dir(base: Path) -> Path:
     if not runs:
         raise FileNotFoundError(f"--resume: no earlier run in {base}")
     return runs[-1]
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def build_codec(config: dict):
@@ -98,7 +92,7 @@ class Runner:
             images = images[: cfg0["evaluate"]["max_images"]]
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.base)
-        write_text_atomic(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
+        atomic_write(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
         points, labels, budgets = [], [], []
         previous = None
         for suffix, cfg in runs:
@@ -129,7 +123,7 @@ class Runner:
             budget = json.loads((sub / MODEL_INFO).read_text())["training"]
             return {k: v[0] for k, v in results.items()}, budget
         if suffix:
-            write_text_atomic(sub / PIPELINE_FILE, self.pipeline.to_yaml(cfg))
+            atomic_write(sub / PIPELINE_FILE, self.pipeline.to_yaml(cfg))
         codec = build_codec(cfg)
         budget = {"steps": 0, "train_seconds": 0.0}
         if cfg.get("train"):
@@ -157,7 +151,7 @@ class Runner:
                   for i in range(len(nc_curve["bpp"]))]
         if len(points) > 1 or not (self.run_dir / RESULTS).exists():  # one run: written already
             report.write_results_json(self.run_dir / RESULTS, cfg["name"], f"nc {cfg['codec']['use']}", points)
-        report.atomic_write(self.run_dir / BASELINES, json.dumps(baselines, indent=2) + "\n")
+        atomic_write(self.run_dir / BASELINES, json.dumps(baselines, indent=2) + "\n")
         curves = [nc_curve, *baselines]
         report.plot_rd(self.run_dir / "rd.png", curves)
         report.write_report_md(self.run_dir / "report.md", f"nc run: {cfg['name']}", curves,

@@ -8,8 +8,8 @@ to a temporary file first, so an interrupted save never leaves a broken checkpoi
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,6 +20,7 @@ from tqdm import tqdm
 from nc_core.container import codec_digest, forget_digest
 from nc_core.contracts import LearnedCodec
 from nc_core.errors import UserError
+from nc_core.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -27,9 +28,9 @@ MODEL_INFO = "model.json"
 
 
 def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 def load_weights(path: Path) -> dict:
@@ -108,6 +109,4 @@ def finalize(codec: LearnedCodec, run_dir: Path, summary: dict) -> None:
     forget_digest(codec)  # new tables, new identity
     atomic_save(codec.state_dict(), run_dir / MODEL)
     info = {"codec": codec.name, "weights": codec_digest(codec).hex(), "training": summary}
-    tmp = run_dir / (MODEL_INFO + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, run_dir / MODEL_INFO)
+    atomic_write(run_dir / MODEL_INFO, json.dumps(info, indent=2))
