@@ -72,6 +72,7 @@ from nc_core.coding import (
     overflow_digits,
     overflow_from_digits,
 )
+from nc_core.contracts import Coder
 
 __all__ = [
     "CHECK_WORD",
@@ -79,6 +80,7 @@ __all__ = [
     "NATIVE_MAX_SUPPORT",
     "WINDOW_BINS",
     "ConstrictionBackend",
+    "ConstrictionCoder",
     "bytes_to_words",
     "decode_all",
     "encode_all",
@@ -185,6 +187,20 @@ class ConstrictionBackend:
 
     def decoder(self, coder, data: bytes) -> _Decoder:
         return _Decoder(self, coder, data)
+
+
+class ConstrictionCoder(Coder):
+    """Base of coders built on a :class:`ConstrictionBackend`: a subclass sets ``name``,
+    ``order`` and ``backend``, and codes every family."""
+
+    backend: ConstrictionBackend
+    families = ConstrictionBackend.families
+
+    def encoder(self) -> _Encoder:
+        return self.backend.encoder(self)
+
+    def decoder(self, data: bytes) -> _Decoder:
+        return self.backend.decoder(self, data)
 
 
 def _family_codec(coder, dist) -> _FamilyCodec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import pathlib
@@ -141,10 +142,9 @@ def parse_pipeline(
             problems += checker.problems
             if not checker.problems:  # store normalised values, so the sweep round-trips
                 for key, values in sweep.items():
-                    try:
+                    # a null for an optional key leaves it absent: nothing to normalise
+                    with contextlib.suppress(KeyError, IndexError):
                         values[i] = _lookup(checker.config, _key_path(key))
-                    except (KeyError, IndexError):  # e.g. null for an optional key: stays absent
-                        pass
             suffix = ",".join(
                 f"{label}={_label(values[i])}" for label, values in zip(labels, sweep.values())
             )

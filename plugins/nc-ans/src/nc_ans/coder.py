@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import constriction
 
-from nc_core.coders import ConstrictionBackend
-from nc_core.contracts import Coder
+from nc_core.coders import ConstrictionBackend, ConstrictionCoder
 
 _Ans = constriction.stream.stack.AnsCoder  # (constriction.stream is not an importable module)
 
@@ -18,15 +17,9 @@ _BACKEND = ConstrictionBackend(
 )
 
 
-class AnsCoder(Coder):
+class AnsCoder(ConstrictionCoder):
     """Asymmetric numeral systems (stack order; what bits-back coding needs)."""
 
     name = "ans"
     order = "stack"
-    families = _BACKEND.families
-
-    def encoder(self):
-        return _BACKEND.encoder(self)
-
-    def decoder(self, data: bytes):
-        return _BACKEND.decoder(self, data)
+    backend = _BACKEND

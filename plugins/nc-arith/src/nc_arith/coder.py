@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import constriction
 
-from nc_core.coders import ConstrictionBackend
-from nc_core.contracts import Coder
+from nc_core.coders import ConstrictionBackend, ConstrictionCoder
 
 _Enc = constriction.stream.queue.RangeEncoder  # (constriction.stream is not importable)
 _Dec = constriction.stream.queue.RangeDecoder
@@ -19,15 +18,9 @@ _BACKEND = ConstrictionBackend(
 )
 
 
-class RangeCoder(Coder):
+class RangeCoder(ConstrictionCoder):
     """Range coding (queue order; what autoregressive context models need)."""
 
     name = "range"
     order = "queue"
-    families = _BACKEND.families
-
-    def encoder(self):
-        return _BACKEND.encoder(self)
-
-    def decoder(self, data: bytes):
-        return _BACKEND.decoder(self, data)
+    backend = _BACKEND
