@@ -263,6 +263,17 @@ class LearnedCodec(Codec, nn.Module):
         """The evaluation reconstruction: what ``decompress(compress(image))`` must return."""
         raise NotImplementedError
 
+    def encode_with_reconstruction(self, image: np.ndarray) -> tuple[Payload, np.ndarray]:
+        """``(encode(image), reconstruct(image))``; codecs whose encoder gets the
+        reconstruction anyway (or whose encoder is randomised) override this."""
+        return self.encode(image), self.reconstruct(image)
+
+    def refined(self, loss: "Loss", steps: int, lr: float) -> "LearnedCodec":
+        """This codec with test-time latent refinement: a view sharing the weights whose
+        encoder optimises each image's latents for ``loss`` (``steps`` Adam steps at ``lr``)
+        before coding them. Files stay decodable by the plain codec."""
+        raise TypeError(f"codec {self.name!r} does not support latent refinement")
+
     def decompress(self, data: bytes) -> np.ndarray:
         from nc_core import container
 

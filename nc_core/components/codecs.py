@@ -38,7 +38,7 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 ``H x W x 3`` -> float ``1 x 3 x H x W`` in [0, 1]."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected a uint8 H x W x 3 image, got {image.dtype} {image.shape}")
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0)
+    return torch.tensor(image).permute(2, 0, 1)[None].float().div(255.0)  # a copy: inputs may be read-only
 
 
 def to_image(x: torch.Tensor) -> np.ndarray:

@@ -23,6 +23,7 @@ from nc_core.coding import IndexedTables
 from nc_core.contracts import ProbabilityModel
 
 LIKELIHOOD_FLOOR = 1e-9
+PMF_FLOOR = 1e-15  # no table entry is zero: every symbol keeps a finite ideal cost
 GRID_RADIUS = 4096  # tables can span up to +-GRID_RADIUS; beyond that the escape takes over
 
 
@@ -109,7 +110,7 @@ class DeepFactorized(ProbabilityModel, ResizingBuffers):
             upper = row[lo:hi + 1].copy()
             upper[-1] = 1.0  # the last bin takes the upper tail
             pmf = np.diff(np.concatenate([[0.0], upper]))  # first bin takes the lower tail
-            pmfs.append(np.maximum(pmf, 0.0))
+            pmfs.append(np.maximum(pmf, PMF_FLOOR))  # 1 - F rounds flat tails to 0
             offsets.append(int(grid[lo]))
         width = max(len(p) for p in pmfs)
         table = np.zeros((self.channels, width))

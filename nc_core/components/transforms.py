@@ -10,7 +10,7 @@ from torch import nn
 from nc_core.contracts import Transform
 
 
-class _LowerBound(torch.autograd.Function):
+class LowerBound(torch.autograd.Function):
     """max(x, bound) whose gradient still pulls values up from below the bound, so a
     parameter stuck under it can recover (plain clamp would zero its gradient)."""
 
@@ -25,6 +25,11 @@ class _LowerBound(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         pass_through = (x >= ctx.bound) | (grad < 0)
         return grad * pass_through, None
+
+
+def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """``max(x, bound)`` with the gradient of :class:`LowerBound`."""
+    return LowerBound.apply(x, bound)
 
 
 class GDN(nn.Module):
@@ -43,8 +48,8 @@ class GDN(nn.Module):
         self.gamma = nn.Parameter(torch.sqrt(gamma))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        beta = _LowerBound.apply(self.beta, self.beta_bound) ** 2 - self.pedestal
-        gamma = _LowerBound.apply(self.gamma, self.gamma_bound) ** 2 - self.pedestal
+        beta = lower_bound(self.beta, self.beta_bound) ** 2 - self.pedestal
+        gamma = lower_bound(self.gamma, self.gamma_bound) ** 2 - self.pedestal
         c = x.shape[1]
         norm = torch.sqrt(F.conv2d(x * x, gamma.view(c, c, 1, 1), beta))
         return x * norm if self.inverse else x / norm

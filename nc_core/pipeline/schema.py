@@ -195,6 +195,17 @@ PIPELINE = Map(
                     "metrics": Field(ListOf(METRIC), ["bpp", "psnr", "ms-ssim"]),
                     "baselines": Field(ListOf(BASELINE), []),
                     "max_images": Field(Int(ge=1), OPTIONAL),
+                    # test-time latent refinement (e.g. SGA), evaluated beside the plain codec
+                    "refine": Field(
+                        Map(
+                            {
+                                "steps": Field(Int(ge=1)),
+                                "lr": Field(Float(gt=0), 5e-3),
+                                "max_images": Field(Int(ge=1), OPTIONAL),
+                            }
+                        ),
+                        OPTIONAL,
+                    ),
                 }
             ),
             {},

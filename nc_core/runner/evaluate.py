@@ -27,12 +27,12 @@ def evaluate_codec(codec: LearnedCodec, images: Iterable[tuple[str, np.ndarray]]
     rows = []
     for name, image in images:
         t0 = time.perf_counter()
-        payload = codec.encode(image)
+        payload, expected = codec.encode_with_reconstruction(image)
         data = container.pack(codec, payload)
         t1 = time.perf_counter()
         decoded = codec.decompress(data)
         t2 = time.perf_counter()
-        if not np.array_equal(decoded, codec.reconstruct(image)):
+        if not np.array_equal(decoded, expected):
             raise ReconstructionMismatch(f"{name}: decoded image differs from the evaluation reconstruction")
         row = {"image": name, "bytes": len(data), "header_bytes": container.header_size(data, payload),
                "ideal_bits": payload.ideal_bits}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from nc_core.errors import UserError
 from nc_core.files import atomic_write
 from nc_core.pipeline import Pipeline, build, load_pipeline
 from nc_core.runner import report
@@ -21,6 +22,7 @@ from nc_core.runner.train import MODEL, MODEL_INFO, finalize, load_weights, reso
 
 PIPELINE_FILE = "pipeline.yaml"
 RESULTS = "results.json"
+REFINED_RESULTS = "results-refined.json"  # evaluate.refine: refined codec on its image subset
 BASELINES = "baselines.json"  # the baseline curves, as plotted
 
 
@@ -72,11 +74,13 @@ class Runner:
         missing folder, an unusable distortion, a bad baseline quality, no CUDA) stops the run
         before training starts, not after."""
         for _, cfg in runs:
-            build_codec(cfg)
+            codec = build_codec(cfg)
             if cfg.get("train"):
                 build(cfg["data"]["train"], "dataset")
                 build(cfg["train"]["loss"], "loss")
                 resolve_device(cfg["device"])
+            if cfg["evaluate"].get("refine"):
+                self._refined(codec, cfg)
         cfg0 = self.pipeline.config
         baselines = [[build(entry, "baseline", quality=q) for q in entry["qualities"]]
                      for entry in cfg0["evaluate"]["baselines"]]
@@ -93,19 +97,22 @@ class Runner:
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.base)
         atomic_write(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
-        points, labels, budgets = [], [], []
+        points, labels, budgets, refinements = [], [], [], []
         previous = None
         for suffix, cfg in runs:
             sub = self.run_dir / suffix if suffix else self.run_dir
             sub.mkdir(exist_ok=True)
             warm = previous if cfg.get("train", {}).get("warm_start") else None
             point, budget = self._train_and_evaluate(cfg, suffix, sub, images, metrics, warm)
+            if cfg["evaluate"].get("refine"):
+                refinements.append(self._evaluate_refined(cfg, suffix, sub, images, metrics))
             previous = sub
             points.append(point)
             labels.append(suffix or cfg0["name"])
             budgets.append(budget)
         baselines = [self._baseline(codecs, images, metrics) for codecs in baselines]
-        self._report(cfg0, as_curve(cfg0["name"], "nc", points, labels), budgets, baselines, len(images))
+        self._report(cfg0, as_curve(cfg0["name"], "nc", points, labels), budgets, baselines, len(images),
+                     refinements)
         self.log(f"results: {self.run_dir}")
         return self.run_dir
 
@@ -142,20 +149,77 @@ class Runner:
                                   [point], per_image=rows)
         return point, budget
 
+    def _refined(self, codec, cfg):
+        """The refined view of ``codec`` for ``evaluate.refine`` (user errors if impossible)."""
+        refine = cfg["evaluate"]["refine"]
+        if not cfg.get("train"):
+            raise UserError("evaluate.refine: needs a train section (its loss says what to refine for)")
+        try:
+            return codec.refined(build(cfg["train"]["loss"], "loss"), refine["steps"], refine["lr"])
+        except TypeError as exc:
+            raise UserError(f"evaluate.refine: {exc}") from None
+
+    def _evaluate_refined(self, cfg, suffix, sub: Path, images, metrics) -> dict:
+        """Plain and refined codec on the same images: ``{"label", "plain", "refined"}``."""
+        refine = cfg["evaluate"]["refine"]
+        subset = images[: refine.get("max_images") or len(images)]
+        path = sub / REFINED_RESULTS
+        label = suffix or cfg["name"]
+        if self.resume and path.exists():
+            doc = json.loads(path.read_text())
+            return {"label": label, **doc["comparison"]}
+        codec = load_model(sub)
+        self.log(f"{label}: refining latents ({refine['steps']} steps) on {len(subset)} images")
+        plain = mean_point(evaluate_codec(codec, subset, metrics))
+        rows = evaluate_codec(self._refined(codec, cfg), subset, metrics)
+        refined = mean_point(rows)
+        comparison = {"plain": plain, "refined": refined, "images": len(subset), "steps": refine["steps"]}
+        report.write_results_json(path, cfg["name"], f"nc {cfg['codec']['use']} {suffix} refined".strip(),
+                                  [refined], per_image=rows)
+        doc = json.loads(path.read_text()) | {"comparison": comparison}
+        atomic_write(path, json.dumps(doc, indent=2) + "\n")
+        return {"label": label, **comparison}
+
     def _baseline(self, codecs, images, metrics):
         self.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(images)} images")
         return baseline_curve(codecs, images, metrics)
 
-    def _report(self, cfg, nc_curve, budgets, baselines, n_images):
+    def _report(self, cfg, nc_curve, budgets, baselines, n_images, refinements=()):
         points = [{k: nc_curve[k][i] for k in nc_curve if k not in ("name", "kind", "labels")}
                   for i in range(len(nc_curve["bpp"]))]
         if len(points) > 1 or not (self.run_dir / RESULTS).exists():  # one run: written already
             report.write_results_json(self.run_dir / RESULTS, cfg["name"], f"nc {cfg['codec']['use']}", points)
         atomic_write(self.run_dir / BASELINES, json.dumps(baselines, indent=2) + "\n")
         curves = [nc_curve, *baselines]
+        notes = self._notes(cfg, nc_curve, budgets, n_images)
+        if refinements:
+            refined = as_curve(f"{cfg['name']} refined", "nc", [r["refined"] for r in refinements],
+                               [r["label"] for r in refinements])
+            if all(r["images"] == n_images for r in refinements):
+                curves.append(refined)  # comparable with the others: same images
+            notes += self._refine_notes(cfg, refinements)
         report.plot_rd(self.run_dir / "rd.png", curves)
-        report.write_report_md(self.run_dir / "report.md", f"nc run: {cfg['name']}", curves,
-                               notes=self._notes(cfg, nc_curve, budgets, n_images))
+        report.write_report_md(self.run_dir / "report.md", f"nc run: {cfg['name']}", curves, notes=notes)
+
+    @staticmethod
+    def _refine_notes(cfg, refinements) -> list[str]:
+        from nc_core.bdrate import bd_rate
+
+        notes = []
+        for r in refinements:
+            p, q = r["plain"], r["refined"]
+            notes.append(f"latent refinement, {r['label']} ({r['steps']} steps, same {r['images']} images): "
+                         f"bpp {p['bpp']:.4f} -> {q['bpp']:.4f}, PSNR {p.get('psnr-rgb', float('nan')):.2f} -> "
+                         f"{q.get('psnr-rgb', float('nan')):.2f} dB")
+        if len(refinements) >= 2 and all("psnr-rgb" in r["plain"] for r in refinements):
+            try:
+                gain = bd_rate([r["plain"]["bpp"] for r in refinements], [r["plain"]["psnr-rgb"] for r in refinements],
+                               [r["refined"]["bpp"] for r in refinements],
+                               [r["refined"]["psnr-rgb"] for r in refinements])
+                notes.append(f"latent refinement BD-rate (PSNR) vs the same models unrefined: {gain:+.1f} %")
+            except ValueError as exc:
+                notes.append(f"latent refinement BD-rate not computable: {exc}")
+        return notes
 
     def _notes(self, cfg, curve, budgets, n_images) -> list[str]:
         steps = sum(b.get("steps", 0) for b in budgets)

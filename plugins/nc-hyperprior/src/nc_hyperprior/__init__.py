@@ -1,0 +1,1 @@
+"""nc plugin: hyperprior image codecs (``use: hyperprior`` with a hyperprior entropy model)."""

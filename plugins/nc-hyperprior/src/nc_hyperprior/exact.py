@@ -1,0 +1,166 @@
+"""Exact fixed-point inference for the networks that produce entropy parameters.
+
+The decoder must derive exactly the probabilities the encoder used. Float convolutions do
+not guarantee that: their reductions are split by thread count, batch size and instruction
+set, so a scale near a table boundary could pick another table on the other side. Instead,
+every network whose output decides a coding distribution (hyper-synthesis, context model,
+entropy-parameter and slice networks) runs at coding time in *integer arithmetic*:
+
+* activations are integers ``X = x * 2**ACT_BITS`` (clamped to ``+-ACT_LIMIT`` in value);
+* each layer's weights are integers ``round(W * 2**e)`` with ``e`` chosen per layer so that
+  ``|Wq| <= 2**WEIGHT_BITS``, biases ``round(b * 2**(ACT_BITS + e))``;
+* a convolution accumulates integer products, then ``floor(acc / 2**e)`` brings the result
+  back to ``ACT_BITS`` fraction bits; ReLU and clamps are exact on integers.
+
+The integers are held in float64 tensors and convolved with torch's float64 kernels. A sum of
+integers whose partial sums stay below ``2**53`` is exact in any order, so the result is the
+same for any thread count, batch composition or machine. :func:`quantize_layers` checks that
+bound for every output channel from the quantized weights and the activation limit, and
+lowers ``e`` for a layer that could exceed it. Training uses the ordinary float network; the
+small fixed-point error only perturbs the entropy parameters (a negligible rate cost).
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACT_BITS = 12  # fraction bits of activations (resolution 1/4096)
+ACT_LIMIT = 1 << 12  # activations are clamped to +-4096 in value
+WEIGHT_BITS = 14  # |quantized weight| <= 2**14
+EXACT_LIMIT = 2.0**53  # float64 integers are exact below this
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A convolution that sees only positions before the centre in raster order (mask "A" of
+    PixelCNN): the spatial context model of the joint autoregressive prior."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _, _, kh, kw = self.weight.shape
+        mask = torch.ones_like(self.weight)
+        mask[:, :, kh // 2, kw // 2:] = 0
+        mask[:, :, kh // 2 + 1:] = 0
+        self.register_buffer("mask", mask, persistent=False)
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight * self.mask
+
+    def forward(self, x):
+        return F.conv2d(x, self.effective_weight(), self.bias, self.stride, self.padding)
+
+
+class HalfTanh(nn.Module):
+    """``0.5 * clamp(x, -1, 1)``: bounds latent residual predictions to half a quantization
+    step (Minnen & Singh use ``0.5 * tanh``; the clamp is exact in fixed point)."""
+
+    def forward(self, x):
+        return 0.5 * x.clamp(-1, 1)
+
+
+@attrs.frozen
+class _Layer:
+    op: str  # "conv", "deconv", "relu", "halftanh"
+    weight: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+    shift: float = 1.0  # 2**e
+    stride: int = 1
+    padding: int = 0
+    output_padding: int = 0
+
+
+def to_fixed(x: torch.Tensor) -> torch.Tensor:
+    """Real values -> fixed-point integers (float64). Exact for values already on the grid."""
+    return torch.round(x.double() * (1 << ACT_BITS))
+
+
+def from_fixed(x: torch.Tensor) -> torch.Tensor:
+    return x / (1 << ACT_BITS)  # exact (power of two)
+
+
+def _quantize_conv(module: nn.Module, transposed: bool) -> _Layer:
+    w = (module.effective_weight() if isinstance(module, MaskedConv2d) else module.weight).detach().double().cpu()
+    b = module.bias.detach().double().cpu() if module.bias is not None else torch.zeros(module.out_channels)
+    biggest = float(w.abs().max())
+    e = WEIGHT_BITS - (math.ceil(math.log2(biggest)) if biggest > 0 else 0)
+    act = float(ACT_LIMIT << ACT_BITS)
+    while True:
+        wq = torch.round(w * 2.0**e)
+        bq = torch.round(b * 2.0 ** (e + ACT_BITS))
+        # worst case |acc| per output channel: sum |Wq| * max |X| + |Bq|
+        per_out = wq.abs().sum(dim=(0, 2, 3)) if transposed else wq.abs().sum(dim=(1, 2, 3))
+        if float((per_out * act + bq.abs()).max()) < EXACT_LIMIT:
+            break
+        e -= 1
+    stride, padding = module.stride[0], module.padding[0]
+    return _Layer("deconv" if transposed else "conv", wq, bq, 2.0**e, stride, padding,
+                  module.output_padding[0] if transposed else 0)
+
+
+def quantize_layers(net: nn.Sequential) -> list[_Layer]:
+    """The fixed-point program of a ``Sequential`` of convolutions, ReLUs and HalfTanh."""
+    layers = []
+    for m in net:
+        if isinstance(m, nn.ConvTranspose2d):
+            layers.append(_quantize_conv(m, transposed=True))
+        elif isinstance(m, nn.Conv2d):
+            if m.groups != 1 or m.dilation != (1, 1) or len(set(m.stride)) != 1 or len(set(m.padding)) != 1:
+                raise TypeError(f"exact inference supports plain square convolutions, not {m}")
+            layers.append(_quantize_conv(m, transposed=False))
+        elif isinstance(m, nn.ReLU):
+            layers.append(_Layer("relu"))
+        elif isinstance(m, HalfTanh):
+            layers.append(_Layer("halftanh"))
+        else:
+            raise TypeError(f"exact inference does not support {type(m).__name__}")
+    return layers
+
+
+def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
+    """Run a fixed-point program on fixed-point integers ``x`` (float64, CPU)."""
+    limit = float(ACT_LIMIT << ACT_BITS)
+    one = float(1 << ACT_BITS)
+    for layer in layers:
+        x = x.clamp(-limit, limit)
+        if layer.op == "conv":
+            acc = F.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding)
+            x = torch.floor(acc / layer.shift)
+        elif layer.op == "deconv":
+            acc = F.conv_transpose2d(x, layer.weight, layer.bias, layer.stride, layer.padding,
+                                     layer.output_padding)
+            x = torch.floor(acc / layer.shift)
+        elif layer.op == "relu":
+            x = x.clamp_min(0)
+        else:  # halftanh: 0.5 * clamp(x, -1, 1), floored to the grid
+            x = torch.floor(x.clamp(-one, one) / 2)
+    return x
+
+
+class ExactNet(nn.Module):
+    """A ``Sequential`` that runs in float for training and, through :meth:`exact`, in exact
+    fixed point for coding. The fixed-point program is rebuilt whenever a parameter changed
+    (tracked by the tensors' version counters)."""
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__()
+        self.net = nn.Sequential(*layers)
+        self._program: list[_Layer] | None = None
+        self._versions: tuple = ()
+
+    def forward(self, x):
+        return self.net(x)
+
+    def program(self) -> list[_Layer]:
+        versions = tuple((id(p), p._version) for p in self.net.parameters())
+        if self._program is None or versions != self._versions:
+            self._program, self._versions = quantize_layers(self.net), versions
+        return self._program
+
+    @torch.no_grad()
+    def exact(self, x_fixed: torch.Tensor) -> torch.Tensor:
+        """Fixed-point integers in, fixed-point integers out (float64, CPU)."""
+        return run_layers(self.program(), x_fixed.double().cpu())

@@ -1,0 +1,341 @@
+"""Hyperprior entropy models: the latent ``y`` is coded under a conditional Gaussian whose
+parameters come from side information ``z`` (coded first, under a deep factorized prior) and,
+for the autoregressive variants, from already decoded parts of ``y``.
+
+=========================  =====================================================  ==========
+name                       parameters of y's Gaussian                             decoding
+=========================  =====================================================  ==========
+scale-hyperprior           scale = h_s(z)          (Ballé et al. 2018)            parallel
+mean-scale-hyperprior      mean, scale = h_s(z)    (Minnen et al. 2018)           parallel
+joint-autoregressive       + masked 5x5 context of decoded y (Minnen et al. 2018) serial
+channel-autoregressive     per channel slice, from h_s(z) and earlier slices,     S steps
+                           with latent residual prediction (Minnen & Singh 2020)
+=========================  =====================================================  ==========
+
+Every network that decides a coding distribution runs in exact fixed point at coding time
+(:mod:`nc_hyperprior.exact`); the symbols are ``round(y - mean)`` coded with the scale
+tables of :mod:`nc_hyperprior.gaussian`, an ``IndexedTables`` distribution that every coder
+supports. Decoded latents are kept on the fixed-point grid (``y_hat = symbol + mean``).
+"""
+
+from __future__ import annotations
+
+import attrs
+import torch
+from torch import nn
+
+from nc_core.components.priors import DeepFactorized
+from nc_core.contracts import ProbabilityModel, Quantizer
+from nc_hyperprior.exact import ExactNet, HalfTanh, MaskedConv2d, from_fixed, run_layers, to_fixed
+from nc_hyperprior.gaussian import GaussianTables, gaussian_likelihood
+
+#: one coded group: int64 symbols and their coding distribution
+Group = tuple
+
+
+def _conv(cin, cout, k=5, stride=2):
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+def _deconv(cin, cout, k=5, stride=2):
+    return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2, output_padding=stride - 1)
+
+
+def _crop(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    return t[..., :h, :w]
+
+
+class HyperpriorModel(ProbabilityModel):
+    """Base of the hyperprior entropy models (``use:`` one of the subclasses).
+
+    ``hyper_channels`` is the width N of the hyper transforms and of ``z``; the latent width M
+    comes from the transform (``bind``). Subclasses define ``_build``, ``_train_y``,
+    ``_encode_y`` and ``_decode_y``.
+    """
+
+    def __init__(self, hyper_channels: int = 64):
+        super().__init__()
+        if hyper_channels < 1:
+            raise ValueError("hyper_channels must be positive")
+        self.hyper_channels = int(hyper_channels)
+        self.channels = 0
+        self.tables = GaussianTables()
+
+    def bind(self, channels: int) -> "HyperpriorModel":
+        self.channels = int(channels)
+        self.z_prior = DeepFactorized().bind(self.hyper_channels)
+        self._build(self.channels, self.hyper_channels)
+        return self
+
+    def _build(self, m: int, n: int) -> None:
+        raise NotImplementedError
+
+    def _hyper_analysis(self, m: int, n: int) -> nn.Sequential:
+        return nn.Sequential(_conv(m, n, 3, 1), nn.ReLU(), _conv(n, n), nn.ReLU(), _conv(n, n))
+
+    def _hyper_input(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def update(self) -> None:
+        self.z_prior.update()
+        self.tables.update()
+
+    # -- training ---------------------------------------------------------------------------
+    def hyper_analysis(self, y: torch.Tensor) -> torch.Tensor:
+        """The side information ``z`` of latents ``y`` (before quantization)."""
+        return self.h_a(self._hyper_input(y))
+
+    def forward(self, y: torch.Tensor, quantizer: Quantizer, z: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """``(latent for the synthesis, {"y": likelihoods, "z": likelihoods})``; ``z``
+        overrides the hyper-analysis (latent refinement optimises it directly)."""
+        z = self.hyper_analysis(y) if z is None else z
+        z_likelihoods = self.z_prior(quantizer.for_rate(z))
+        z_hat = quantizer.for_distortion(z)
+        y_syn, y_likelihoods = self._train_y(y, z_hat, quantizer)
+        return y_syn, {"y": y_likelihoods, "z": z_likelihoods}
+
+    def _train_y(self, y, z_hat, quantizer):
+        raise NotImplementedError
+
+    # -- coding -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, y: torch.Tensor, quantizer: Quantizer, seed: int,
+               z: torch.Tensor | None = None) -> tuple[torch.Tensor, list[list[Group]]]:
+        """Quantize and model a batch of latents: ``(y_hat, groups)`` where ``groups[i]`` is
+        image ``i``'s list of ``(symbols, distribution)`` in decode order."""
+        z = self.hyper_analysis(y) if z is None else z
+        z_symbols = torch.round(z).to(torch.int64)
+        z_dist = self.z_prior.coding_distribution(tuple(z_symbols[:1].shape))
+        y_hat, y_groups = self._encode_y(y.double(), to_fixed(z_symbols), quantizer, seed)
+        groups = [[(z_symbols[i:i + 1].numpy(), z_dist), *y_groups[i]] for i in range(y.shape[0])]
+        return y_hat, groups
+
+    @torch.no_grad()
+    def decode(self, decoder, shape: tuple[int, int, int, int], quantizer: Quantizer, seed: int) -> torch.Tensor:
+        """Decode one image's latents (``shape`` ``1 x M x h x w``) from ``decoder``."""
+        _, m, h, w = shape
+        zh, zw = -(-h // 4), -(-w // 4)
+        z_symbols = decoder.decode(self.z_prior.coding_distribution((1, self.hyper_channels, zh, zw)))
+        return self._decode_y(decoder, to_fixed(torch.from_numpy(z_symbols)), (h, w), quantizer, seed)
+
+    def _encode_y(self, y, z_fixed, quantizer, seed):
+        raise NotImplementedError
+
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+        raise NotImplementedError
+
+    # -- helpers shared by the variants ----------------------------------------------------------
+    @staticmethod
+    def _quantize(y, mean_fixed, quantizer, seed):
+        """``(symbols, y_hat_fixed)``: symbols around the exact mean, y_hat on the grid."""
+        mean = from_fixed(mean_fixed) if mean_fixed is not None else None
+        symbols = quantizer.quantize(y, offset=mean, seed=seed)
+        return symbols, to_fixed(quantizer.dequantize(symbols, offset=mean, seed=seed))
+
+    @staticmethod
+    def _dequantize(symbols, mean_fixed, quantizer, seed):
+        mean = from_fixed(mean_fixed) if mean_fixed is not None else None
+        return to_fixed(quantizer.dequantize(torch.from_numpy(symbols), offset=mean, seed=seed))
+
+    def _dist(self, scale_fixed):
+        return self.tables.distribution(scale_fixed)
+
+
+def _split_groups(symbols: torch.Tensor, scales_fixed: torch.Tensor, model: HyperpriorModel) -> list[Group]:
+    """One group per image of a batch."""
+    return [(symbols[i:i + 1].numpy(), model._dist(scales_fixed[i:i + 1])) for i in range(symbols.shape[0])]
+
+
+class ScaleHyperprior(HyperpriorModel):
+    """Ballé et al. 2018: zero-mean Gaussian, scales from the hyper-synthesis of ``z``."""
+
+    name = "scale-hyperprior"
+
+    def _build(self, m, n):
+        self.h_a = self._hyper_analysis(m, n)
+        self.h_s = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n), nn.ReLU(), _conv(n, m, 3, 1), nn.ReLU())
+
+    def _hyper_input(self, y):
+        return y.abs()
+
+    def _train_y(self, y, z_hat, quantizer):
+        scales = _crop(self.h_s(z_hat), *y.shape[-2:])
+        return quantizer.for_distortion(y), gaussian_likelihood(quantizer.for_rate(y), scales)
+
+    def _encode_y(self, y, z_fixed, quantizer, seed):
+        scales = _crop(self.h_s.exact(z_fixed), *y.shape[-2:])
+        symbols, y_hat = self._quantize(y, None, quantizer, seed)
+        return from_fixed(y_hat), [[g] for g in _split_groups(symbols, scales, self)]
+
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+        scales = _crop(self.h_s.exact(z_fixed), *size)
+        symbols = decoder.decode(self._dist(scales))
+        return from_fixed(self._dequantize(symbols, None, quantizer, seed))
+
+
+class MeanScaleHyperprior(HyperpriorModel):
+    """Minnen et al. 2018 without the context model: means and scales from ``z``."""
+
+    name = "mean-scale-hyperprior"
+
+    def _build(self, m, n):
+        self.h_a = self._hyper_analysis(m, n)
+        self.h_s = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n * 3 // 2), nn.ReLU(), _conv(n * 3 // 2, 2 * m, 3, 1))
+
+    def _train_y(self, y, z_hat, quantizer):
+        scales, means = _crop(self.h_s(z_hat), *y.shape[-2:]).chunk(2, dim=1)
+        likelihoods = gaussian_likelihood(quantizer.for_rate(y - means), scales)
+        return quantizer.for_distortion(y - means) + means, likelihoods
+
+    def _encode_y(self, y, z_fixed, quantizer, seed):
+        scales, means = _crop(self.h_s.exact(z_fixed), *y.shape[-2:]).chunk(2, dim=1)
+        symbols, y_hat = self._quantize(y, means, quantizer, seed)
+        return from_fixed(y_hat), [[g] for g in _split_groups(symbols, scales, self)]
+
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+        scales, means = _crop(self.h_s.exact(z_fixed), *size).chunk(2, dim=1)
+        symbols = decoder.decode(self._dist(scales))
+        return from_fixed(self._dequantize(symbols, means, quantizer, seed))
+
+
+class JointAutoregressive(HyperpriorModel):
+    """Minnen et al. 2018: hyperprior plus a masked 5x5 spatial context model. Latent positions
+    are coded one at a time in raster order (all channels of a position together), so
+    decoding is serial."""
+
+    name = "joint-autoregressive"
+    KERNEL = 5
+
+    def _build(self, m, n):
+        self.h_a = self._hyper_analysis(m, n)
+        self.h_s = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n * 3 // 2), nn.ReLU(), _conv(n * 3 // 2, 2 * m, 3, 1))
+        self.context = ExactNet(MaskedConv2d(m, 2 * m, self.KERNEL, padding=self.KERNEL // 2))
+        self.entropy_parameters = ExactNet(
+            nn.Conv2d(4 * m, 10 * m // 3, 1), nn.ReLU(), nn.Conv2d(10 * m // 3, 8 * m // 3, 1), nn.ReLU(),
+            nn.Conv2d(8 * m // 3, 2 * m, 1),
+        )
+
+    def _train_y(self, y, z_hat, quantizer):
+        hyper = _crop(self.h_s(z_hat), *y.shape[-2:])
+        ctx = self.context(quantizer.for_distortion(y))
+        scales, means = self.entropy_parameters(torch.cat([hyper, ctx], dim=1)).chunk(2, dim=1)
+        likelihoods = gaussian_likelihood(quantizer.for_rate(y - means), scales)
+        return quantizer.for_distortion(y - means) + means, likelihoods
+
+    def _serial(self, hyper, step):
+        """Visit positions in raster order; ``step(i, j, scales, means) -> y_hat_fixed`` of that
+        position (``N x M``). Returns the padded fixed-point latent being filled in."""
+        n, _, h, w = hyper.shape
+        k = self.KERNEL
+        pad = k // 2
+        (ctx_layer,) = self.context.program()
+        ctx_layer = attrs.evolve(ctx_layer, padding=0)  # applied to one k x k window at a time
+        ep = self.entropy_parameters.program()
+        y_hat = torch.zeros(n, self.channels, h + 2 * pad, w + 2 * pad, dtype=torch.float64)
+        for i in range(h):
+            for j in range(w):
+                ctx = run_layers([ctx_layer], y_hat[:, :, i:i + k, j:j + k])
+                params = run_layers(ep, torch.cat([hyper[:, :, i:i + 1, j:j + 1], ctx], dim=1))
+                scales, means = params.chunk(2, dim=1)
+                y_hat[:, :, i + pad, j + pad] = step(i, j, scales, means)
+        return y_hat[:, :, pad:pad + h, pad:pad + w]
+
+    def _encode_y(self, y, z_fixed, quantizer, seed):
+        hyper = _crop(self.h_s.exact(z_fixed), *y.shape[-2:])
+        groups = [[] for _ in range(y.shape[0])]
+
+        def step(i, j, scales, means):
+            symbols, y_hat = self._quantize(y[:, :, i:i + 1, j:j + 1], means, quantizer, seed)
+            for b, group in enumerate(_split_groups(symbols, scales, self)):
+                groups[b].append(group)
+            return y_hat[:, :, 0, 0]
+
+        return from_fixed(self._serial(hyper, step)), groups
+
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+        hyper = _crop(self.h_s.exact(z_fixed), *size)
+
+        def step(i, j, scales, means):
+            symbols = decoder.decode(self._dist(scales))
+            return self._dequantize(symbols, means, quantizer, seed)[:, :, 0, 0]
+
+        return from_fixed(self._serial(hyper, step))
+
+
+class ChannelAutoregressive(HyperpriorModel):
+    """Minnen & Singh 2020: the latent is split into ``slices`` channel groups coded in turn;
+    each slice's mean and scale come from the hyper-synthesis and all earlier slices, and a
+    latent residual prediction (LRP) network corrects each decoded slice. Every slice is coded
+    in parallel over space, so decoding takes ``slices`` steps."""
+
+    name = "channel-autoregressive"
+
+    def __init__(self, hyper_channels: int = 64, slices: int = 4):
+        super().__init__(hyper_channels)
+        if slices < 1:
+            raise ValueError("slices must be positive")
+        self.slices = int(slices)
+
+    def _build(self, m, n):
+        if m % self.slices:
+            raise ValueError(f"latent channels {m} are not divisible by slices={self.slices}")
+        k = m // self.slices
+        self.h_a = self._hyper_analysis(m, n)
+        self.h_mean = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n), nn.ReLU(), _conv(n, m, 3, 1))
+        self.h_scale = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n), nn.ReLU(), _conv(n, m, 3, 1))
+
+        def slice_net(cin, last=()):
+            return ExactNet(_conv(cin, n, 3, 1), nn.ReLU(), _conv(n, n // 2, 3, 1), nn.ReLU(),
+                            _conv(n // 2, k, 3, 1), *last)
+
+        self.mean_nets = nn.ModuleList(slice_net(m + i * k) for i in range(self.slices))
+        self.scale_nets = nn.ModuleList(slice_net(m + i * k) for i in range(self.slices))
+        self.lrp_nets = nn.ModuleList(slice_net(m + (i + 1) * k, (HalfTanh(),)) for i in range(self.slices))
+
+    def _train_y(self, y, z_hat, quantizer):
+        h, w = y.shape[-2:]
+        hyper_mean, hyper_scale = _crop(self.h_mean(z_hat), h, w), _crop(self.h_scale(z_hat), h, w)
+        decoded, likelihoods = [], []
+        for i, y_slice in enumerate(y.chunk(self.slices, dim=1)):
+            means = self.mean_nets[i](torch.cat([hyper_mean, *decoded], dim=1))
+            scales = self.scale_nets[i](torch.cat([hyper_scale, *decoded], dim=1))
+            likelihoods.append(gaussian_likelihood(quantizer.for_rate(y_slice - means), scales))
+            y_hat = quantizer.for_distortion(y_slice - means) + means
+            y_hat = y_hat + self.lrp_nets[i](torch.cat([hyper_mean, *decoded, y_hat], dim=1))
+            decoded.append(y_hat)
+        return torch.cat(decoded, dim=1), torch.cat(likelihoods, dim=1)
+
+    def _slices(self, hyper_mean, hyper_scale, code):
+        """Code slice by slice; ``code(i, scales, means) -> y_hat_fixed`` of slice ``i``."""
+        decoded = []
+        for i in range(self.slices):
+            means = self.mean_nets[i].exact(torch.cat([hyper_mean, *decoded], dim=1))
+            scales = self.scale_nets[i].exact(torch.cat([hyper_scale, *decoded], dim=1))
+            y_hat = code(i, scales, means)
+            y_hat = y_hat + self.lrp_nets[i].exact(torch.cat([hyper_mean, *decoded, y_hat], dim=1))
+            decoded.append(y_hat)
+        return torch.cat(decoded, dim=1)
+
+    def _hyper(self, z_fixed, h, w):
+        return _crop(self.h_mean.exact(z_fixed), h, w), _crop(self.h_scale.exact(z_fixed), h, w)
+
+    def _encode_y(self, y, z_fixed, quantizer, seed):
+        groups = [[] for _ in range(y.shape[0])]
+        y_slices = y.chunk(self.slices, dim=1)
+
+        def code(i, scales, means):
+            symbols, y_hat = self._quantize(y_slices[i], means, quantizer, seed + i)
+            for b, group in enumerate(_split_groups(symbols, scales, self)):
+                groups[b].append(group)
+            return y_hat
+
+        return from_fixed(self._slices(*self._hyper(z_fixed, *y.shape[-2:]), code)), groups
+
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+        def code(i, scales, means):
+            return self._dequantize(decoder.decode(self._dist(scales)), means, quantizer, seed + i)
+
+        return from_fixed(self._slices(*self._hyper(z_fixed, *size), code))
+
+
+MODELS = [ScaleHyperprior, MeanScaleHyperprior, JointAutoregressive, ChannelAutoregressive]

@@ -1,0 +1,17 @@
+"""Entry point ``hyperprior`` of the ``nc`` group."""
+
+from nc_core import hookimpl
+
+
+@hookimpl
+def nc_register_probability_models():
+    from nc_hyperprior.models import MODELS
+
+    return MODELS
+
+
+@hookimpl
+def nc_register_codecs():
+    from nc_hyperprior.codec import CODECS
+
+    return CODECS

@@ -1,0 +1,222 @@
+"""nc-hyperprior: exact entropy parameters, round trips with both coders, batch/thread
+determinism, refinement, failure paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import MODELS, kodak_dir, make_codec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nc_hyperprior.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
+from torch import nn
+
+from nc_core.container import ContainerError
+
+
+def _image(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    # smooth content plus noise: latents of every size, not only zeros
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 128 + 100 * np.sin(xx[..., None] / 7.0 + np.arange(3)) * np.cos(yy[..., None] / 5.0)
+    return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------ exact nets
+
+
+def _net():
+    torch.manual_seed(1)
+    return ExactNet(nn.ConvTranspose2d(6, 8, 5, 2, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 1, 1), nn.ReLU(),
+                    nn.Conv2d(8, 4, 3, 1, 1), HalfTanh())
+
+
+def test_exact_net_is_independent_of_batch_and_threads():
+    net = _net()
+    x = to_fixed(torch.randn(5, 6, 7, 9) * 3)
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        batched = net.exact(x)
+        torch.set_num_threads(1)
+        alone = torch.cat([net.exact(x[i:i + 1]) for i in range(5)])
+    finally:
+        torch.set_num_threads(saved)
+    assert torch.equal(batched, alone)
+    assert torch.equal(batched, torch.round(batched))  # integers on the grid
+    # and it approximates the float network it was quantized from
+    assert torch.allclose(from_fixed(batched).float(), net(from_fixed(x).float()), atol=0.02)
+
+
+def test_exact_program_follows_the_weights():
+    net = _net()
+    x = to_fixed(torch.randn(1, 6, 4, 4))
+    before = net.exact(x)
+    with torch.no_grad():
+        net.net[0].weight.mul_(2)
+    assert not torch.equal(before, net.exact(x))
+
+
+def test_masked_context_sees_only_earlier_positions():
+    conv = MaskedConv2d(2, 3, 5, padding=2)
+    x = torch.randn(1, 2, 6, 6)
+    out = conv(x)
+    x2 = x.clone()
+    x2[0, :, 3, 3:] += 5  # the centre and everything after it in raster order
+    x2[0, :, 4:] += 5
+    assert torch.equal(conv(x2)[0, :, 3, 3], out[0, :, 3, 3])
+
+
+def test_unsupported_layer_is_refused():
+    with pytest.raises(TypeError, match="Sigmoid"):
+        ExactNet(nn.Conv2d(1, 1, 1), nn.Sigmoid()).exact(torch.zeros(1, 1, 1, 1))
+
+
+# ------------------------------------------------------------------------------ round trips
+
+
+@pytest.mark.parametrize("coder", ["ans", "range"])
+def test_round_trip_every_model_both_coders(model_name, coder):
+    codec = make_codec(model_name, coder)
+    image = _image(45, 70)
+    data = codec.compress(image)
+    expected = codec.reconstruct(image)
+    assert np.array_equal(codec.decompress(data), expected)
+    payload = codec.encode(image)
+    assert payload.ideal_bits is not None and np.isfinite(payload.ideal_bits)
+    coded_bits = 8 * sum(len(s) for s in payload.streams)
+    assert coded_bits <= payload.ideal_bits * 1.01 + 64 + 32
+
+
+@settings(max_examples=12, deadline=None)
+@given(h=st.integers(1, 60), w=st.integers(1, 60), model=st.sampled_from(MODELS), seed=st.integers(0, 2**16))
+def test_any_image_size_round_trips(h, w, model, seed):
+    codec = _cached(model)
+    image = _image(h, w, seed)
+    decoded = codec.decompress(codec.compress(image))
+    assert decoded.shape == image.shape
+    assert np.array_equal(decoded, codec.reconstruct(image))
+
+
+_CACHE: dict = {}
+
+
+def _cached(model):
+    if model not in _CACHE:
+        _CACHE[model] = make_codec(model)
+    return _CACHE[model]
+
+
+def test_symbols_far_outside_the_tables_use_the_escape():
+    codec = make_codec("mean-scale-hyperprior", gain=4000.0)
+    image = _image(32, 32)
+    assert np.array_equal(codec.decompress(codec.compress(image)), codec.reconstruct(image))
+
+
+def _decode_alone_one_thread(codec, payloads):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [codec.decode(p) for p in payloads]
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _check_batch_determinism(codec, images):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        payloads, recs = codec.encode_batch(images)
+    finally:
+        torch.set_num_threads(saved)
+    for decoded, rec in zip(_decode_alone_one_thread(codec, payloads[::-1]), recs[::-1]):
+        assert np.array_equal(decoded, rec)
+
+
+def test_batch_encode_two_threads_decodes_alone_one_thread(model_name):
+    codec = make_codec(model_name)
+    _check_batch_determinism(codec, [_image(40, 56, seed) for seed in range(3)])
+
+
+@pytest.mark.parametrize("model", ["mean-scale-hyperprior", "channel-autoregressive"])
+def test_batch_determinism_on_all_kodak_images(model):
+    """The 24 Kodak images, batched by orientation with 2 threads, each decoded alone with 1."""
+    folder = kodak_dir()
+    if folder is None:
+        pytest.skip("Kodak not found: set NC_DATA to the folder holding kodak/")
+    from PIL import Image
+
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.png"))]
+    assert len(images) == 24
+    codec = make_codec(model, channels=32, latent=48)
+    for shape in {im.shape for im in images}:
+        _check_batch_determinism(codec, [im for im in images if im.shape == shape])
+
+
+# ------------------------------------------------------------------------------ refinement
+
+
+def test_refined_files_decode_with_the_plain_model_and_lower_the_loss():
+    from nc_core.components.losses import RateDistortion
+    from nc_core.components.metrics import MSE
+
+    codec = make_codec("mean-scale-hyperprior", gain=4.0)
+    loss = RateDistortion(0.01, MSE())
+    image = _image(48, 48)
+    refined = codec.refined(loss, steps=60, lr=0.02)
+    payload, rec = refined.encode_with_reconstruction(image)
+    data = refined.compress(image)
+    assert np.array_equal(codec.decompress(data), rec)  # the plain codec decodes it
+
+    def cost(nbytes, rec):
+        mse = np.mean((rec.astype(float) - image.astype(float)) ** 2) / 255**2
+        return loss.lmbda * loss.scale * mse + nbytes * 8 / image.shape[0] / image.shape[1]
+
+    plain = codec.compress(image)
+    assert cost(len(data), rec) < cost(len(plain), codec.reconstruct(image))
+
+
+def test_refinement_needs_positive_steps():
+    from nc_core.components.losses import RateDistortion
+    from nc_core.components.metrics import MSE
+
+    with pytest.raises(ValueError, match="steps"):
+        make_codec("scale-hyperprior").refined(RateDistortion(0.01, MSE()), steps=0, lr=0.1)
+
+
+# ------------------------------------------------------------------------------ failures
+
+
+def test_a_factorized_prior_is_refused_with_a_pointer():
+    from nc_hyperprior.codec import HyperpriorCodec
+
+    from nc_ans.coder import AnsCoder
+    from nc_core.components.priors import DeepFactorized
+    from nc_core.components.quantizers import Mixed
+    from nc_core.components.transforms import FactorizedTransform
+
+    with pytest.raises(ValueError, match="transform-coding"):
+        HyperpriorCodec(FactorizedTransform(8, 8), DeepFactorized(), Mixed(), AnsCoder())
+
+
+def test_corrupt_truncated_and_foreign_files_raise_container_errors(model_name):
+    codec = make_codec(model_name)
+    other = make_codec(model_name, seed=1)
+    data = codec.compress(_image(40, 40))
+    rng = np.random.default_rng(0)
+    for n in range(40):
+        bad = bytearray(data)
+        if n % 2:
+            bad = bad[: rng.integers(0, len(bad))]
+        else:
+            for _ in range(rng.integers(1, 4)):
+                bad[rng.integers(0, len(bad))] ^= 1 << int(rng.integers(0, 8))
+        with pytest.raises(ContainerError):
+            codec.decompress(bytes(bad))
+    with pytest.raises(ContainerError, match="weights|model"):
+        other.decompress(data)
+
+
+def test_act_bits_grid():
+    assert float(to_fixed(torch.tensor([0.5]))) == 0.5 * (1 << ACT_BITS)
