@@ -21,13 +21,19 @@ from nc_core.contracts import Coder, LearnedCodec, Payload, ProbabilityModel, Qu
 MAX_SIDE = 1 << 16
 
 
+#: the decoder's synthesis always runs with this many torch threads (see fixed_threads)
+SYNTHESIS_THREADS = 2
+
+
 @contextlib.contextmanager
-def one_thread():
-    """Run torch ops single-threaded. Convolutions split their float reductions by thread
-    count, so the same symbols could decode to pixels one level apart on machines (or
-    settings) with other thread counts; one thread makes decoding independent of them."""
+def fixed_threads(threads: int = SYNTHESIS_THREADS):
+    """Run torch ops with a fixed thread count. Convolutions split their float reductions by
+    thread count, so the same symbols could decode to pixels one level apart under another
+    ``OMP_NUM_THREADS`` or on a machine with more cores; a fixed count (a number of threads,
+    not of cores: work is partitioned the same way on any machine) makes the pixels
+    independent of both while still using two cores."""
     saved = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
@@ -82,8 +88,8 @@ class TransformCoding(LearnedCodec):
         return self.quantizer.quantize(self.transform.analysis(x), seed=self.seed)
 
     def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
-        """The decoder's synthesis, independent of the thread count (see :func:`one_thread`)."""
-        with one_thread():
+        """The decoder's synthesis, independent of the thread count (see :func:`fixed_threads`)."""
+        with fixed_threads():
             return self.transform.synthesis(y_hat)
 
     def _synthesize(self, symbols: torch.Tensor, height: int, width: int, seed: int) -> np.ndarray:

@@ -3,7 +3,7 @@ synthesis transform.
 
 Any image size is accepted: the image is padded (replicating its edges) to a multiple of the
 transform's stride and the decoder crops the result back to the size in the header. The
-decoder's synthesis runs single-threaded and its entropy parameters in exact fixed point, so
+decoder's synthesis runs with a fixed thread count and its entropy parameters in exact fixed point, so
 ``decompress`` returns the same pixels for any batch size or thread count on the encoder side.
 """
 
@@ -18,7 +18,7 @@ import torch
 
 from nc_core.coders import encode_all
 from nc_core.coding import information_bits
-from nc_core.components.codecs import MAX_SIDE, one_thread, pad_to, to_image, to_tensor
+from nc_core.components.codecs import MAX_SIDE, fixed_threads, pad_to, to_image, to_tensor
 from nc_core.container import ContainerError
 from nc_core.contracts import Coder, LearnedCodec, Loss, Payload, ProbabilityModel, Quantizer, Transform
 from nc_hyperprior.models import HyperpriorModel
@@ -53,7 +53,7 @@ class HyperpriorCodec(LearnedCodec):
 
     # -- coding -----------------------------------------------------------------------------
     def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
-        with one_thread():
+        with fixed_threads():
             return self.transform.synthesis(y_hat.float())
 
     def _latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
