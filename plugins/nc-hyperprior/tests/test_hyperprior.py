@@ -220,3 +220,37 @@ def test_corrupt_truncated_and_foreign_files_raise_container_errors(model_name):
 
 def test_act_bits_grid():
     assert float(to_fixed(torch.tensor([0.5]))) == 0.5 * (1 << ACT_BITS)
+
+
+# ------------------------------------------------------------------------------ large inputs
+
+_LARGE = """
+import sys, numpy as np
+sys.path.insert(0, {tests!r})
+from conftest import make_codec
+codec = make_codec("channel-autoregressive", channels=64, latent=96)
+h, w = 2160, 3840
+yy, xx = np.mgrid[0:h, 0:w]
+image = np.stack([(xx // 7 + yy // 5) % 256, (xx * yy // 97) % 256, (xx + 3 * yy) % 256], -1).astype(np.uint8)
+data = codec.compress(image)
+decoded = codec.decompress(data)
+assert decoded.shape == image.shape
+print(len(data))
+"""
+
+
+def test_4k_image_round_trips_under_6_gib():
+    """3840x2160 through compress and decompress at the recipes' widths, in a child process
+    whose peak resident memory is measured."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = _LARGE.format(tests=str(Path(__file__).parent))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    assert before / 2**20 < 6  # earlier children did not mask the measurement
+    assert peak_gib < 6.0, f"peak RSS {peak_gib:.2f} GiB"

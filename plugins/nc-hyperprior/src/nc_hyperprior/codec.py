@@ -61,9 +61,10 @@ class HyperpriorCodec(LearnedCodec):
         return 1, self.transform.latent_channels, math.ceil(height / s), math.ceil(width / s)
 
     @torch.no_grad()
-    def encode_batch(self, images: Sequence[np.ndarray]) -> tuple[list[Payload], list[np.ndarray]]:
+    def encode_batch(self, images: Sequence[np.ndarray],
+                     reconstruct: bool = True) -> tuple[list[Payload], list[np.ndarray]]:
         """Encode same-sized images in one batch: ``(payloads, reconstructions)``, where each
-        reconstruction is what decoding its payload returns."""
+        reconstruction is what decoding its payload returns (none when not ``reconstruct``)."""
         shapes = {im.shape for im in images}
         if len(shapes) != 1:
             raise ValueError(f"a batch needs images of one size, got {sorted(shapes)}")
@@ -78,11 +79,12 @@ class HyperpriorCodec(LearnedCodec):
         for i, pairs in enumerate(groups):
             ideal = sum(information_bits(s, d) for s, d in pairs)
             payloads.append(Payload([encode_all(self.coder, pairs)], [height, width, self.seed], ideal_bits=ideal))
-            recs.append(to_image(self.synthesize(y_hat[i:i + 1])[..., :height, :width]))
+            if reconstruct:
+                recs.append(to_image(self.synthesize(y_hat[i:i + 1])[..., :height, :width]))
         return payloads, recs
 
     def encode(self, image: np.ndarray) -> Payload:
-        return self.encode_batch([image])[0][0]
+        return self.encode_batch([image], reconstruct=False)[0][0]
 
     def reconstruct(self, image: np.ndarray) -> np.ndarray:
         return self.encode_batch([image])[1][0]

@@ -120,6 +120,21 @@ def quantize_layers(net: nn.Sequential) -> list[_Layer]:
     return layers
 
 
+def _conv(x: torch.Tensor, layer: _Layer) -> torch.Tensor:
+    """Integer convolution. A 1x1 kernel, or a kernel exactly covering an unpadded input (one
+    context window), is a matrix product: far faster than float64 ``conv2d`` on tiny inputs,
+    and as exact (integer partial sums below 2**53 are exact in any order)."""
+    w = layer.weight
+    cout, _, kh, kw = w.shape
+    if layer.padding == 0 and x.shape[-2:] == (kh, kw):
+        return (x.flatten(1) @ w.flatten(1).T + layer.bias)[:, :, None, None]
+    if (kh, kw) == (1, 1) and layer.stride == 1:
+        n, c, h, wd = x.shape
+        out = x.permute(0, 2, 3, 1).reshape(-1, c) @ w.flatten(1).T + layer.bias
+        return out.reshape(n, h, wd, cout).permute(0, 3, 1, 2)
+    return F.conv2d(x, w, layer.bias, layer.stride, layer.padding)
+
+
 def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
     """Run a fixed-point program on fixed-point integers ``x`` (float64, CPU)."""
     limit = float(ACT_LIMIT << ACT_BITS)
@@ -127,8 +142,7 @@ def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
     for layer in layers:
         x = x.clamp(-limit, limit)
         if layer.op == "conv":
-            acc = F.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding)
-            x = torch.floor(acc / layer.shift)
+            x = torch.floor(_conv(x, layer) / layer.shift)
         elif layer.op == "deconv":
             acc = F.conv_transpose2d(x, layer.weight, layer.bias, layer.stride, layer.padding,
                                      layer.output_padding)

@@ -1,0 +1,106 @@
+"""Framework + entropy-coding overhead of the hyperprior codecs, measured side by side.
+
+For one Kodak image and each trained model (a run directory holding ``model.pt``), three
+timings are interleaved over the repeats and the median of each is kept:
+
+* **forward**: the pure network forward passes of the model, in float, no coding:
+  encoder side ``g_a`` + the entropy model's networks (hyper-analysis, hyper-synthesis,
+  context / slice networks, all run in parallel over the latent), decoder side the entropy
+  networks without the hyper-analysis + ``g_s``;
+* **codec**: ``codec.compress(image)`` and ``codec.decompress(data)`` in memory: quantization,
+  exact fixed-point entropy parameters, entropy coding, the container and its checks;
+* **cli**: ``nc compress`` / ``nc decompress`` run in-process through ``nc_core.cli.main``:
+  the above plus reading the PNG, loading the model and writing the output (PNG encoding of
+  the decoded image included), without the interpreter's start-up.
+
+Prints absolute times (ms) and the ratios codec/forward and cli/forward (overhead = ratio - 1).
+The spatial autoregressive model decodes position by position; its ratio is reported as is.
+
+    python benchmarks/hyperprior_speed.py RUN_DIR [RUN_DIR ...] [--image PATH] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from nc_core.cli import main as nc_main
+from nc_core.components.codecs import fixed_threads, pad_to, to_tensor
+from nc_core.components.datasets import load_rgb
+from nc_core.components.quantizers import Rounding
+from nc_core.runner.run import load_model
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+@torch.no_grad()
+def forward_times(codec, image) -> tuple[float, float]:
+    """(encoder-side, decoder-side) pure network forward time in seconds."""
+    x = pad_to(to_tensor(image), codec.transform.stride)
+    entropy, q = codec.entropy, Rounding()
+    t_ga = _timed(lambda: codec.transform.analysis(x))
+    y = codec.transform.analysis(x)
+    t_ha = _timed(lambda: entropy.hyper_analysis(y))
+    t_entropy = _timed(lambda: entropy(y, q))  # hyper-analysis + parameter networks
+    y_syn, _ = entropy(y, q)
+    with fixed_threads():  # as the decoder runs it
+        t_gs = _timed(lambda: codec.transform.synthesis(y_syn))
+    return t_ga + t_entropy, max(t_entropy - t_ha, 0.0) + t_gs
+
+
+def bench(run_dir: Path, image_path: Path, repeats: int, tmp: Path) -> dict:
+    codec = load_model(run_dir)
+    image = load_rgb(image_path)
+    data = codec.compress(image)
+    nc_file, png = tmp / "x.nc", tmp / "x.png"
+    nc_main(["compress", str(image_path), "-o", str(nc_file), "--model", str(run_dir)])
+    samples = {k: [] for k in ("fwd_enc", "fwd_dec", "codec_enc", "codec_dec", "cli_enc", "cli_dec")}
+    for _ in range(repeats):
+        enc, dec = forward_times(codec, image)
+        samples["fwd_enc"].append(enc)
+        samples["fwd_dec"].append(dec)
+        samples["codec_enc"].append(_timed(lambda: codec.compress(image)))
+        samples["codec_dec"].append(_timed(lambda: codec.decompress(data)))
+        samples["cli_enc"].append(_timed(lambda: nc_main(["compress", str(image_path), "-o", str(nc_file),
+                                                          "--model", str(run_dir)])))
+        samples["cli_dec"].append(_timed(lambda: nc_main(["decompress", str(nc_file), "-o", str(png),
+                                                          "--model", str(run_dir)])))
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    return {"model": codec.entropy.name, "bytes": len(data), **med}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories holding model.pt")
+    data = Path(os.environ.get("NC_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--image", type=Path, default=data / "kodak" / "kodim01.png")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    if not args.image.exists():
+        raise SystemExit(f"{args.image}: not found (set NC_DATA or pass --image)")
+    print(f"image {args.image.name}, torch threads {torch.get_num_threads()}, median of {args.repeats}")
+    print(f"{'model':24} {'bytes':>7} | {'fwd enc':>8} {'codec':>8} {'cli':>8} {'ratio':>11} |"
+          f" {'fwd dec':>8} {'codec':>8} {'cli':>8} {'ratio':>11}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in args.runs:
+            r = bench(run, args.image, args.repeats, Path(tmp))
+            ms = {k: v * 1000 for k, v in r.items() if isinstance(v, float)}
+            print(f"{r['model']:24} {r['bytes']:7d} | {ms['fwd_enc']:8.1f} {ms['codec_enc']:8.1f} "
+                  f"{ms['cli_enc']:8.1f} {r['codec_enc'] / r['fwd_enc']:5.2f}/{r['cli_enc'] / r['fwd_enc']:5.2f} |"
+                  f" {ms['fwd_dec']:8.1f} {ms['codec_dec']:8.1f} {ms['cli_dec']:8.1f} "
+                  f"{r['codec_dec'] / r['fwd_dec']:5.2f}/{r['cli_dec'] / r['fwd_dec']:5.2f}")
+    print("ratio = codec/forward and cli/forward (times in ms); overhead = ratio - 1")
+
+
+if __name__ == "__main__":
+    main()
