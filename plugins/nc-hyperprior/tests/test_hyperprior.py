@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import MODELS, kodak_dir, make_codec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nc_hyperprior.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
+from nc_hyperprior.testing import MODELS, make_codec
 from torch import nn
 
 from nc_core.container import ContainerError
@@ -140,14 +140,11 @@ def test_batch_encode_two_threads_decodes_alone_one_thread(model_name):
 
 
 @pytest.mark.parametrize("model", ["mean-scale-hyperprior", "channel-autoregressive"])
-def test_batch_determinism_on_all_kodak_images(model):
+def test_batch_determinism_on_all_kodak_images(model, kodak):
     """The 24 Kodak images, batched by orientation with 2 threads, each decoded alone with 1."""
-    folder = kodak_dir()
-    if folder is None:
-        pytest.skip("Kodak not found: set NC_DATA to the folder holding kodak/")
     from PIL import Image
 
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.png"))]
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(kodak.glob("*.png"))]
     assert len(images) == 24
     codec = make_codec(model, channels=32, latent=48)
     for shape in {im.shape for im in images}:
@@ -225,9 +222,8 @@ def test_act_bits_grid():
 # ------------------------------------------------------------------------------ large inputs
 
 _LARGE = """
-import sys, numpy as np
-sys.path.insert(0, {tests!r})
-from conftest import make_codec
+import numpy as np
+from nc_hyperprior.testing import make_codec
 codec = make_codec("channel-autoregressive", channels=64, latent=96)
 h, w = 2160, 3840
 yy, xx = np.mgrid[0:h, 0:w]
@@ -245,9 +241,8 @@ def test_4k_image_round_trips_under_6_gib():
     import resource
     import subprocess
     import sys
-    from pathlib import Path
 
-    script = _LARGE.format(tests=str(Path(__file__).parent))
+    script = _LARGE
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
