@@ -197,12 +197,12 @@ class Runner:
                                [r["label"] for r in refinements])
             if all(r["images"] == n_images for r in refinements):
                 curves.append(refined)  # comparable with the others: same images
-            notes += self._refine_notes(cfg, refinements)
+            notes += self._refine_notes(refinements)
         report.plot_rd(self.run_dir / "rd.png", curves)
         report.write_report_md(self.run_dir / "report.md", f"nc run: {cfg['name']}", curves, notes=notes)
 
     @staticmethod
-    def _refine_notes(cfg, refinements) -> list[str]:
+    def _refine_notes(refinements) -> list[str]:
         from nc_core.bdrate import bd_rate
 
         notes = []
@@ -234,8 +234,9 @@ class Runner:
         if "header_bytes" in curve and "ideal_bits" in curve:
             for label, nbytes, header, ideal in zip(curve.get("labels", []), curve["bytes"], curve["header_bytes"],
                                                     curve["ideal_bits"]):
+                ratio = f"{(nbytes - header) * 8 / ideal:.4f}" if 0 < ideal < float("inf") else "unknown"
                 notes.append(f"{label}: mean file {nbytes:.0f} B = header {header:.1f} B + streams; streams / "
-                             f"information content = {(nbytes - header) * 8 / ideal:.4f}")
+                             f"information content = {ratio}")
         return notes
 
 
