@@ -23,7 +23,7 @@ from nc_core.coding import IndexedTables
 from nc_core.contracts import ProbabilityModel
 
 LIKELIHOOD_FLOOR = 1e-9
-PMF_FLOOR = 1e-15  # no table entry is zero: every symbol keeps a finite ideal cost
+PMF_FLOOR = 1e-15  # no table entry is zero (a flat CDF): every symbol keeps a finite ideal cost
 GRID_RADIUS = 4096  # tables can span up to +-GRID_RADIUS; beyond that the escape takes over
 
 
@@ -97,20 +97,23 @@ class DeepFactorized(ProbabilityModel, ResizingBuffers):
     @torch.no_grad()
     def update(self) -> None:
         grid = torch.arange(-GRID_RADIUS, GRID_RADIUS + 1, dtype=torch.float64)
-        cdf = torch.sigmoid(self._logits((grid + 0.5).expand(self.channels, 1, -1)))[:, 0, :]
-        cdf = cdf.numpy()  # cdf[c, k] = P(y <= grid[k] + 1/2)
+        logits = self._logits((grid + 0.5).expand(self.channels, 1, -1))[:, 0, :]
+        cdf = torch.sigmoid(logits).numpy()  # cdf[c, k] = P(y <= grid[k] + 1/2)
+        ccdf = torch.sigmoid(-logits).numpy()  # 1 - cdf, accurate in the upper tail
+        logits = logits.numpy()
         half = self.tail_mass / 2
         pmfs, offsets = [], []
-        for row in cdf:
+        for row, crow, lrow in zip(cdf, ccdf, logits):
             lo = int(np.searchsorted(row, half))  # first bin whose upper edge passes the tail
             hi = int(np.searchsorted(row, 1 - half))
             hi = max(hi, lo + 1)
             hi = min(hi, len(grid) - 1)
             lo = min(lo, hi - 1)
-            upper = row[lo:hi + 1].copy()
-            upper[-1] = 1.0  # the last bin takes the upper tail
-            pmf = np.diff(np.concatenate([[0.0], upper]))  # first bin takes the lower tail
-            pmfs.append(np.maximum(pmf, PMF_FLOOR))  # 1 - F rounds flat tails to 0
+            # interior bin k: F(k + 1/2) - F(k - 1/2), from the tail where it is accurate
+            upper_side = lrow[lo:hi] + lrow[lo + 1:hi + 1] > 0
+            inner = np.where(upper_side, crow[lo:hi] - crow[lo + 1:hi + 1], row[lo + 1:hi + 1] - row[lo:hi])
+            pmf = np.concatenate([[row[lo]], inner[:-1], [crow[hi - 1]]])  # edge bins take the tails
+            pmfs.append(np.maximum(pmf, PMF_FLOOR))
             offsets.append(int(grid[lo]))
         width = max(len(p) for p in pmfs)
         table = np.zeros((self.channels, width))
