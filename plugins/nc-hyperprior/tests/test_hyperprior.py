@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nc_hyperprior.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
+from nc_core.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
 from nc_hyperprior.testing import MODELS, make_codec
 from torch import nn
 

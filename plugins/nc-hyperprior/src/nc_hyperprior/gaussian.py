@@ -8,7 +8,7 @@ Coding: symbols are ``round(y - mu)`` and their distribution is one of ``TABLES`
 zero-mean Gaussians whose scales are log-spaced from ``SCALE_MIN`` to ``SCALE_MAX``
 (CompressAI's scale table). Each symbol's table index comes from its predicted scale by
 comparing it with fixed-point boundaries (geometric midpoints of neighbouring table scales).
-The predicted scale is itself exact (see :mod:`nc_hyperprior.exact`), so the index is too.
+The predicted scale is itself exact (see :mod:`nc_core.exact`), so the index is too.
 Tables and boundaries are built once by ``update()`` and saved with the weights, so a decoder
 never recomputes them with its own floating-point library.
 """
@@ -24,7 +24,7 @@ from scipy.special import ndtr
 from nc_core.coding import IndexedTables
 from nc_core.components.priors import LIKELIHOOD_FLOOR, ResizingBuffers
 from nc_core.components.transforms import lower_bound
-from nc_hyperprior.exact import ACT_BITS
+from nc_core.exact import ACT_BITS
 
 SCALE_MIN, SCALE_MAX, TABLES = 0.11, 256.0, 64
 TAIL_MASS = 1e-9  # mass of each table's cut-off tails (folded into the edge bins)

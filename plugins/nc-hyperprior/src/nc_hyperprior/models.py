@@ -13,7 +13,7 @@ channel-autoregressive     per channel slice, from h_s(z) and earlier slices,   
 =========================  =====================================================  ==========
 
 Every network that decides a coding distribution runs in exact fixed point at coding time
-(:mod:`nc_hyperprior.exact`); the symbols are ``round(y - mean)`` coded with the scale
+(:mod:`nc_core.exact`); the symbols are ``round(y - mean)`` coded with the scale
 tables of :mod:`nc_hyperprior.gaussian`, an ``IndexedTables`` distribution that every coder
 supports. Decoded latents are kept on the fixed-point grid (``y_hat = symbol + mean``).
 """
@@ -26,7 +26,7 @@ from torch import nn
 
 from nc_core.components.priors import DeepFactorized
 from nc_core.contracts import ProbabilityModel, Quantizer
-from nc_hyperprior.exact import ExactNet, HalfTanh, MaskedConv2d, from_fixed, run_layers, to_fixed
+from nc_core.exact import ExactNet, HalfTanh, MaskedConv2d, from_fixed, run_layers, to_fixed
 from nc_hyperprior.gaussian import GaussianTables, gaussian_likelihood
 
 #: one coded group: int64 symbols and their coding distribution

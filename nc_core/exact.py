@@ -1,15 +1,17 @@
-"""Exact fixed-point inference for the networks that produce entropy parameters.
+"""Exact fixed-point inference for the networks that produce coding distributions.
 
-The decoder must derive exactly the probabilities the encoder used. Float convolutions do
-not guarantee that: their reductions are split by thread count, batch size and instruction
-set, so a scale near a table boundary could pick another table on the other side. Instead,
-every network whose output decides a coding distribution (hyper-synthesis, context model,
-entropy-parameter and slice networks) runs at coding time in *integer arithmetic*:
+The decoder must derive exactly the probabilities the encoder used. Float convolutions and
+matrix products do not guarantee that: their reductions are split by thread count, batch size
+and instruction set, so a parameter near a table boundary could land on the other side.
+Instead, every network whose output decides a coding distribution (a hyperprior's
+hyper-synthesis, context and slice networks, a bits-back model's posterior and likelihood
+networks, an autoregressive model's masked convolutions) runs at coding time in *integer
+arithmetic*:
 
 * activations are integers ``X = x * 2**ACT_BITS`` (clamped to ``+-ACT_LIMIT`` in value);
 * each layer's weights are integers ``round(W * 2**e)`` with ``e`` chosen per layer so that
   ``|Wq| <= 2**WEIGHT_BITS``, biases ``round(b * 2**(ACT_BITS + e))``;
-* a convolution accumulates integer products, then ``floor(acc / 2**e)`` brings the result
+* a convolution or linear layer accumulates integer products, then ``floor(acc / 2**e)`` brings the result
   back to ``ACT_BITS`` fraction bits; ReLU and clamps are exact on integers.
 
 The integers are held in float64 tensors and convolved with torch's float64 kernels. A sum of
@@ -36,14 +38,17 @@ EXACT_LIMIT = 2.0**53  # float64 integers are exact below this
 
 
 class MaskedConv2d(nn.Conv2d):
-    """A convolution that sees only positions before the centre in raster order (mask "A" of
-    PixelCNN): the spatial context model of the joint autoregressive prior."""
+    """A convolution that sees only positions before the centre in raster order: mask "A"
+    (PixelCNN's first layer, a spatial context model) excludes the centre, mask "B" (later
+    layers of a PixelCNN) includes it."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, mask_type: str = "A", **kwargs):
         super().__init__(*args, **kwargs)
+        if mask_type not in ("A", "B"):
+            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
         _, _, kh, kw = self.weight.shape
         mask = torch.ones_like(self.weight)
-        mask[:, :, kh // 2, kw // 2:] = 0
+        mask[:, :, kh // 2, kw // 2 + (mask_type == "B"):] = 0
         mask[:, :, kh // 2 + 1:] = 0
         self.register_buffer("mask", mask, persistent=False)
 
@@ -64,7 +69,7 @@ class HalfTanh(nn.Module):
 
 @attrs.frozen
 class _Layer:
-    op: str  # "conv", "deconv", "relu", "halftanh"
+    op: str  # "conv", "deconv", "linear", "relu", "halftanh"
     weight: torch.Tensor | None = None
     bias: torch.Tensor | None = None
     shift: float = 1.0  # 2**e
@@ -84,7 +89,10 @@ def from_fixed(x: torch.Tensor) -> torch.Tensor:
 
 def _quantize_conv(module: nn.Module, transposed: bool) -> _Layer:
     w = (module.effective_weight() if isinstance(module, MaskedConv2d) else module.weight).detach().double().cpu()
-    b = module.bias.detach().double().cpu() if module.bias is not None else torch.zeros(module.out_channels)
+    if isinstance(module, nn.Linear):
+        w = w[:, :, None, None]  # a linear layer is a 1x1 convolution of a 1x1 input
+    out = w.shape[1] if transposed else w.shape[0]
+    b = module.bias.detach().double().cpu() if module.bias is not None else torch.zeros(out, dtype=torch.float64)
     biggest = float(w.abs().max())
     e = WEIGHT_BITS - (math.ceil(math.log2(biggest)) if biggest > 0 else 0)
     act = float(ACT_LIMIT << ACT_BITS)
@@ -96,16 +104,21 @@ def _quantize_conv(module: nn.Module, transposed: bool) -> _Layer:
         if float((per_out * act + bq.abs()).max()) < EXACT_LIMIT:
             break
         e -= 1
+    if isinstance(module, nn.Linear):
+        return _Layer("linear", wq[:, :, 0, 0], bq, 2.0**e)
     stride, padding = module.stride[0], module.padding[0]
     return _Layer("deconv" if transposed else "conv", wq, bq, 2.0**e, stride, padding,
                   module.output_padding[0] if transposed else 0)
 
 
 def quantize_layers(net: nn.Sequential) -> list[_Layer]:
-    """The fixed-point program of a ``Sequential`` of convolutions, ReLUs and HalfTanh."""
+    """The fixed-point program of a ``Sequential`` of convolutions, linear layers, ReLUs and
+    HalfTanh."""
     layers = []
     for m in net:
-        if isinstance(m, nn.ConvTranspose2d):
+        if isinstance(m, nn.Linear):
+            layers.append(_quantize_conv(m, transposed=False))
+        elif isinstance(m, nn.ConvTranspose2d):
             layers.append(_quantize_conv(m, transposed=True))
         elif isinstance(m, nn.Conv2d):
             if m.groups != 1 or m.dilation != (1, 1) or len(set(m.stride)) != 1 or len(set(m.padding)) != 1:
@@ -143,6 +156,8 @@ def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
         x = x.clamp(-limit, limit)
         if layer.op == "conv":
             x = torch.floor(_conv(x, layer) / layer.shift)
+        elif layer.op == "linear":
+            x = torch.floor((x @ layer.weight.T + layer.bias) / layer.shift)
         elif layer.op == "deconv":
             acc = F.conv_transpose2d(x, layer.weight, layer.bias, layer.stride, layer.padding,
                                      layer.output_padding)
