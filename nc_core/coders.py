@@ -43,6 +43,12 @@ split costs one min/max pass and nothing is written for it.
 Probability rows whose sums constriction cannot normalise (tiny or huge but valid) are
 rescaled by their maximum, and an all-zero row is coded as uniform.
 
+Stacks
+------
+A stack coder also gives a :class:`Stack`: one message that symbols are pushed onto and popped
+from in any interleaving. Popping under a distribution *samples* from it with the message's
+bits, and pushing the sample back restores them: the mechanism of bits-back coding.
+
 Streams
 -------
 The bytes are constriction's 32-bit words, little endian. Every stream ends, in decode order,
@@ -81,6 +87,7 @@ __all__ = [
     "WINDOW_BINS",
     "ConstrictionBackend",
     "ConstrictionCoder",
+    "Stack",
     "bytes_to_words",
     "decode_all",
     "encode_all",
@@ -188,6 +195,9 @@ class ConstrictionBackend:
     def decoder(self, coder, data: bytes) -> _Decoder:
         return _Decoder(self, coder, data)
 
+    def stack(self, coder, data: bytes | None = None) -> Stack:
+        return Stack(self, coder, data)
+
 
 class ConstrictionCoder(Coder):
     """Base of coders built on a :class:`ConstrictionBackend`: a subclass sets ``name``,
@@ -202,6 +212,9 @@ class ConstrictionCoder(Coder):
     def decoder(self, data: bytes) -> _Decoder:
         return self.backend.decoder(self, data)
 
+    def stack(self, data: bytes | None = None) -> Stack:
+        return self.backend.stack(self, data)
+
 
 def _family_codec(coder, dist) -> _FamilyCodec:
     family = getattr(dist, "family", None)
@@ -215,17 +228,22 @@ def _family_codec(coder, dist) -> _FamilyCodec:
     return codec
 
 
-class _Encoder:
+class _Stream:
+    """What encoders, decoders and stacks share: pushing a family's ops, popping symbols."""
+
+    _stream: Any
+
     def __init__(self, backend: ConstrictionBackend, coder):
         self._backend, self._coder = backend, coder
         self._stack = _is_stack(coder)
-        self._stream = backend.new_encoder()
-        if self._stack:  # the check word is decoded last: bottom of the stack
-            self._push(*_check_op())
 
-    def encode(self, symbols: np.ndarray, dist: CodingDistribution) -> None:
+    def _live(self):
         if self._stream is None:
-            raise ValueError(f"{self._coder.name} encoder already finished")
+            raise ValueError(f"{self._coder.name} stream already finished")
+        return self._stream
+
+    def _encode(self, symbols: np.ndarray, dist: CodingDistribution) -> None:
+        self._live()
         codec = _family_codec(self._coder, dist)
         ops = codec.encode(_flat_symbols(symbols, dist), dist)
         # ops are in decode order; a stack is pushed in reverse so it pops in that order
@@ -240,43 +258,24 @@ class _Encoder:
         if len(symbols):
             self._backend.push(self._stream, symbols, model, *params)
 
-    def finish(self) -> bytes:
-        if self._stream is None:
-            raise ValueError(f"{self._coder.name} encoder already finished")
-        if not self._stack:  # the check word is decoded last: end of the queue
-            self._push(*_check_op())
-        words = self._stream.get_compressed()
-        self._stream = None
-        return words_to_bytes(words)
-
-
-class _Decoder:
-    def __init__(self, backend: ConstrictionBackend, coder, data: bytes):
-        self._backend, self._coder = backend, coder
-        words = bytes_to_words(data)
-        with _stream_errors(coder):
-            self._stream = backend.new_decoder(words)
-
-    def decode(self, dist: CodingDistribution) -> np.ndarray:
-        if self._stream is None:
-            raise ValueError(f"{self._coder.name} decoder already finished")
+    def _decode(self, dist: CodingDistribution) -> np.ndarray:
+        self._live()
         codec = _family_codec(self._coder, dist)
         _check_support(dist)
         return codec.decode(self, dist).reshape(dist.shape)
 
-    def pop(self, model, *params) -> np.ndarray:
+    def pop_raw(self, model, *params) -> np.ndarray:
         """Decode int32 symbols (``params`` as for the stream's ``decode``; an int = i.i.d.)."""
         n = params[0] if len(params) == 1 and isinstance(params[0], int) else len(params[0])
         if n == 0:
             return np.zeros(0, dtype=np.int32)
         with _stream_errors(self._coder):
-            return np.asarray(self._backend.pop(self._stream, model, *params))
+            return np.asarray(self._backend.pop(self._live(), model, *params))
 
-    def finish(self) -> None:
-        if self._stream is None:
-            raise ValueError(f"{self._coder.name} decoder already finished")
+    def _check_end(self) -> None:
+        """Pop the check word, then require the stream to be used up."""
         symbols, model = _check_op()
-        if not np.array_equal(self.pop(model, len(symbols)), symbols):
+        if not np.array_equal(self.pop_raw(model, len(symbols)), symbols):
             self._stream = None
             raise ValueError(
                 f"corrupt or truncated {self._coder.name} stream (check word mismatch)"
@@ -286,6 +285,99 @@ class _Decoder:
             done = self._backend.exhausted(stream)
         if not done:
             raise ValueError(f"{self._coder.name} stream has data left after decoding")
+
+
+class _Encoder(_Stream):
+    def __init__(self, backend: ConstrictionBackend, coder):
+        super().__init__(backend, coder)
+        self._stream = backend.new_encoder()
+        if self._stack:  # the check word is decoded last: bottom of the stack
+            self._push(*_check_op())
+
+    encode = _Stream._encode
+
+    def finish(self) -> bytes:
+        self._live()
+        if not self._stack:  # the check word is decoded last: end of the queue
+            self._push(*_check_op())
+        words = self._stream.get_compressed()
+        self._stream = None
+        return words_to_bytes(words)
+
+
+class _Decoder(_Stream):
+    def __init__(self, backend: ConstrictionBackend, coder, data: bytes):
+        super().__init__(backend, coder)
+        words = bytes_to_words(data)
+        with _stream_errors(coder):
+            self._stream = backend.new_decoder(words)
+
+    decode = _Stream._decode
+
+    def finish(self) -> None:
+        self._live()
+        self._check_end()
+
+
+class Stack(_Stream):
+    """A message on a stack coder that symbols are pushed onto and popped from in any
+    interleaving: what bits-back coding needs. ``pop(dist)`` undoes ``push(symbols, dist)``;
+    ``sample(dist)`` decodes symbols under ``dist`` from whatever bits are on top — a sample
+    from ``dist`` driven by the message's bits — and pushing them back under the same ``dist``
+    restores the message exactly.
+
+    A new stack holds only the check word (at the bottom); ``coder.stack(data)`` resumes the
+    message ``to_bytes()`` gave. A sample takes the bits it needs from the top of the message;
+    when the message is shorter it still returns symbols (the same ones for the same
+    message) and pushing them back still restores it, but they are not a fair sample: bits-back
+    coding supplies initial bits for that. ``close()`` pops the check word and requires the
+    message to be used up.
+    """
+
+    def __init__(self, backend: ConstrictionBackend, coder, data: bytes | None = None):
+        super().__init__(backend, coder)
+        if not self._stack:
+            raise TypeError(f"coder {coder.name!r} is {coder.order}-ordered; a stack needs a stack coder")
+        if data is None:
+            self._stream = backend.new_encoder()
+            self._push(*_check_op())
+        else:
+            with _stream_errors(coder):
+                self._stream = backend.new_decoder(bytes_to_words(data))
+
+    def push(self, symbols: np.ndarray, dist: CodingDistribution) -> None:
+        """Code ``symbols`` (shaped like ``dist.shape``) onto the top of the message."""
+        self._encode(symbols, dist)
+
+    def pop(self, dist: CodingDistribution) -> np.ndarray:
+        """Decode ``dist.size`` symbols (int64, ``dist.shape``) from the top of the message:
+        the inverse of ``push(symbols, dist)``."""
+        return self._decode(dist)
+
+    def sample(self, dist: CodingDistribution) -> np.ndarray:
+        """Pop symbols under ``dist`` from bits that were not pushed under it: a sample from
+        ``dist`` (bits-back coding's step), undone by ``push(sample, dist)``.
+
+        Only a closed categorical (:func:`nc_core.coding.closed_categorical`) can be sampled:
+        escape digits decoded from arbitrary bits are not canonical, so pushing them back
+        would not restore the message.
+        """
+        if dist.family != "categorical" or not dist.closed:
+            raise TypeError(f"a stack samples only closed categorical distributions, not {dist!r:.60}")
+        return self._decode(dist)
+
+    def num_bits(self) -> int:
+        """The size of the message (whole 32-bit words) in bits."""
+        return 32 * len(self._live().get_compressed())
+
+    def to_bytes(self) -> bytes:
+        """The message as bytes (the stack stays usable)."""
+        return words_to_bytes(self._live().get_compressed())
+
+    def close(self) -> None:
+        """Check the message ends with its check word and nothing else (``ValueError``)."""
+        self._live()
+        self._check_end()
 
 
 class _stream_errors:
@@ -394,13 +486,13 @@ def _overflow_ops(mags) -> list:
     return [(counts.astype(np.int32), _model("count")), (chunks.astype(np.int32), _model("chunk"))]
 
 
-def _pop_overflow(dec: _Decoder, n: int) -> np.ndarray:
-    counts = dec.pop(_model("count"), int(n))
-    chunks = dec.pop(_model("chunk"), int(counts.sum(dtype=np.int64)))
+def _pop_overflow(dec: _Stream, n: int) -> np.ndarray:
+    counts = dec.pop_raw(_model("count"), int(n))
+    chunks = dec.pop_raw(_model("chunk"), int(counts.sum(dtype=np.int64)))
     return overflow_from_digits(counts, chunks)
 
 
-def _decode_escapes(dec: _Decoder, clipped: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def _decode_escapes(dec: _Stream, clipped: np.ndarray, lo: int, hi: int) -> np.ndarray:
     n = _edge_count(clipped, lo, hi)
     return edge_merge(clipped, lo, hi, _pop_overflow(dec, n)) if n else clipped
 
@@ -433,7 +525,7 @@ class _FamilyCodec:
         returning lists of them (lazily built chunks)."""
         raise NotImplementedError
 
-    def decode(self, dec: _Decoder, dist) -> np.ndarray:
+    def decode(self, dec: _Stream, dist) -> np.ndarray:
         """Flat int64 symbols."""
         raise NotImplementedError
 
@@ -479,7 +571,7 @@ class _Continuous(_FamilyCodec):
         model = self._native_model(dist)
         loc, scale = dist.loc.reshape(-1), dist.scale.reshape(-1)
         if model is not None:
-            clipped = dec.pop(model, loc, scale).astype(np.int64)
+            clipped = dec.pop_raw(model, loc, scale).astype(np.int64)
         else:
             win = _Window(dist)
             clipped = np.empty(dist.size, dtype=np.int64)
@@ -575,9 +667,9 @@ class _Window:
             ops += _overflow_ops(d)
         return ops
 
-    def decode_chunk(self, dec: _Decoder, loc, scale) -> np.ndarray:
+    def decode_chunk(self, dec: _Stream, loc, scale) -> np.ndarray:
         rows, a, e = self._layout(loc, scale)
-        col = dec.pop(_model("categorical"), rows).astype(np.int64)
+        col = dec.pop_raw(_model("categorical"), rows).astype(np.int64)
         if self.narrow:
             return col + self.lo
         nb = WINDOW_BINS
@@ -587,7 +679,7 @@ class _Window:
         inner = ~(left | right) & (e > 0)
         if inner.any():
             sizes = np.left_shift(1, e[inner]).astype(np.int32)
-            x[inner] += dec.pop(_model("uniform"), sizes)
+            x[inner] += dec.pop_raw(_model("uniform"), sizes)
         tail = left | right
         if tail.any():
             d = _pop_overflow(dec, np.count_nonzero(tail))
@@ -610,7 +702,12 @@ class _Categorical(_FamilyCodec):
 
     def encode(self, x, dist):
         lo, hi = self._setup(dist)
-        clipped, mags = _split(x, lo, hi)
+        if dist.closed:
+            if x.size and (x.min() < lo or x.max() > hi):
+                raise ValueError(f"symbols outside the closed categorical range [{lo}, {hi}]")
+            clipped, mags = x, None
+        else:
+            clipped, mags = _split(x, lo, hi)
         rel = (clipped - lo).astype(np.int32)
         if dist.probs.ndim == 1:
             model = _model("m").Categorical(_rows(dist.probs), perfect=False)
@@ -626,12 +723,14 @@ class _Categorical(_FamilyCodec):
         lo, hi = self._setup(dist)
         if dist.probs.ndim == 1:
             model = _model("m").Categorical(_rows(dist.probs), perfect=False)
-            rel = dec.pop(model, int(dist.size))
+            rel = dec.pop_raw(model, int(dist.size))
         else:
             cat, rows = _model("categorical"), max(1, CHUNK * 128 // dist.probs.shape[1])
             rel = np.empty(dist.size, dtype=np.int32)
             for s in range(0, dist.size, rows):
-                rel[s : s + rows] = dec.pop(cat, _rows(dist.probs[s : s + rows]))
+                rel[s : s + rows] = dec.pop_raw(cat, _rows(dist.probs[s : s + rows]))
+        if dist.closed:
+            return rel.astype(np.int64) + lo
         return _decode_escapes(dec, rel.astype(np.int64) + lo, lo, hi)
 
 
@@ -690,7 +789,7 @@ class _Tables(_FamilyCodec):
         for s, e, lo, model in zip(
             g.start.tolist(), g.end.tolist(), g.lo.tolist(), g.models, strict=True
         ):
-            np.add(dec.pop(model, e - s), np.int64(lo), out=out[s:e])
+            np.add(dec.pop_raw(model, e - s), np.int64(lo), out=out[s:e])
         mins, maxs = g.ranges(out)
         edges = []
         for i in np.flatnonzero((mins == g.lo) | (maxs == g.hi)).tolist():

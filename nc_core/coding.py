@@ -48,6 +48,7 @@ __all__ = [
     "Categorical",
     "IndexedTables",
     "FAMILIES",
+    "closed_categorical",
     "information_bits",
     "edge_split",
     "overflow_digits",
@@ -159,12 +160,16 @@ class Categorical:
 
     ``probs`` is ``(K,)`` (every symbol of ``shape`` uses it) or ``(n, K)`` (row ``i`` for
     symbol ``i``; then ``shape`` defaults to ``(n,)``). Rows need not be normalised.
+
+    ``closed=True`` (see :func:`closed_categorical`) drops the escape scheme: symbols must lie
+    in the range, and the edges cost only their probability.
     """
 
     family: ClassVar[str] = "categorical"
     probs: np.ndarray = attrs.field(converter=_as_float)
     offset: int = attrs.field(default=0, converter=int)
     shape: tuple[int, ...] = attrs.field(default=None)
+    closed: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self):
         if self.probs.ndim not in (1, 2) or self.probs.shape[-1] < 2:
@@ -197,6 +202,15 @@ class Categorical:
         if p.ndim == 1:
             return p[k].reshape(self.shape)
         return p[np.arange(p.shape[0]), k].reshape(self.shape)
+
+
+def closed_categorical(probs, offset: int = 0, shape=None) -> Categorical:
+    """A :class:`Categorical` over ``offset .. offset + K - 1`` without escapes: a symbol
+    outside the range is an error, so the edge symbols cost only their probability and no
+    overflow digit is ever written or read. Data whose extreme values are common (pixels at 0
+    and 255) codes cheaper this way, and it is the only form a stack can *sample*
+    (:meth:`nc_core.coders.Stack.sample`): a sample is always in the range."""
+    return Categorical(probs, offset, shape, closed=True)
 
 
 @attrs.frozen(eq=False)
@@ -344,6 +358,8 @@ def overflow_bits(magnitudes: np.ndarray) -> float:
 
 def information_bits(symbols: np.ndarray, dist: CodingDistribution) -> float:
     """Ideal code length ``-sum log2 P(x)`` in bits, overflow digits included."""
+    if getattr(dist, "closed", False):
+        return float(-np.log2(dist.probabilities(np.asarray(symbols).reshape(dist.shape))).sum())
     clipped, mags = edge_split(np.asarray(symbols).reshape(dist.shape), dist.lo, dist.hi)
     p = dist.probabilities(clipped)
     return float(-np.log2(p).sum()) + overflow_bits(mags)

@@ -83,6 +83,11 @@ class Coder(Component):
     def decoder(self, data: bytes) -> Decoder:
         raise NotImplementedError
 
+    def stack(self, data: bytes | None = None):
+        """A :class:`nc_core.coders.Stack`: one message symbols are pushed onto and popped
+        from in any interleaving (bits-back coding). Only ``"stack"`` coders have one."""
+        raise TypeError(f"coder {self.name!r} ({self.order} order) has no stack; bits-back coding needs a stack coder")
+
 
 # -------------------------------------------------------------------- learned components
 

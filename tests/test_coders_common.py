@@ -16,6 +16,7 @@ from nc_core.coders import bytes_to_words, decode_all, encode_all, words_to_byte
 from nc_core.coding import (
     Categorical,
     IndexedTables,
+    closed_categorical,
     QuantizedGaussian,
     QuantizedLaplace,
     QuantizedLogistic,
@@ -107,6 +108,10 @@ def categorical_pairs(draw):
             draw(st.lists(st.lists(probs, min_size=k, max_size=k), min_size=n, max_size=n))
         )
         dist = Categorical(p.reshape(n, k), offset=offset)
+    if draw(st.booleans()):  # closed: no escapes, symbols in the range
+        dist = closed_categorical(dist.probs, dist.offset, dist.shape)
+        x = draw(st.lists(st.integers(offset, offset + k - 1), min_size=n, max_size=n))
+        return np.array(x, dtype=np.int64), dist
     return draw(symbols(n, offset, offset + k - 1)), dist
 
 
@@ -504,3 +509,84 @@ def test_information_bits_upper_tail_is_finite():
     d = QuantizedGaussian([0.0, 0.0], [1.0, 1.0], -100, 100)
     bits = information_bits(np.array([-30, 30]), d)
     assert np.isfinite(bits) and bits > 400
+
+
+# ---------------------------------------------------------------------------------- stacks
+
+
+@st.composite
+def closed_categoricals(draw):
+    """Sampleable distributions: closed categoricals, shared table or per-symbol rows."""
+    k, n = draw(st.integers(2, 40)), draw(st.integers(0, 30))
+    weights = st.floats(0, 1e3, allow_nan=False)
+    if draw(st.booleans()):
+        p = np.array(draw(st.lists(weights, min_size=k, max_size=k))) + 1e-3
+        return closed_categorical(p, draw(st.integers(-50, 50)), shape=(n,))
+    p = np.array(draw(st.lists(weights, min_size=k * n, max_size=k * n))).reshape(n, k) + 1e-3
+    return closed_categorical(p, draw(st.integers(-50, 50)))
+
+
+@settings(SETTINGS, max_examples=60)
+@given(ops=st.lists(st.one_of(any_pair, closed_categoricals()), max_size=8), split=st.integers(0, 8))
+def test_stack_any_interleaving_of_pushes_and_pops_unwinds_exactly(ops, split):
+    """Bits-back's pattern: pop (sample) and push in any order; undoing every operation in
+    reverse gives back what was pushed and re-pushes what was popped, down to the check word,
+    also across a save/resume of the message, and also when pops outrun the message."""
+    coder = nc_ans.AnsCoder()
+    stack = coder.stack()
+    log = []
+    for i, op in enumerate(ops):
+        if i == split:
+            stack = coder.stack(stack.to_bytes())
+        if not isinstance(op, tuple):  # a closed categorical: sample from it
+            sample = stack.sample(op)
+            assert np.all((sample >= op.lo) & (sample <= op.hi))
+            log.append((sample, op, True))
+        else:
+            symbols, dist = op
+            stack.push(symbols, dist)
+            log.append((symbols, dist, False))
+    stack = coder.stack(stack.to_bytes())
+    for symbols, dist, was_pop in reversed(log):
+        if was_pop:
+            stack.push(symbols, dist)
+        else:
+            np.testing.assert_array_equal(stack.pop(dist), symbols)
+    stack.close()
+
+
+def test_stack_pops_are_samples_of_the_distribution_and_cost_nothing_net():
+    coder = nc_ans.AnsCoder()
+    stack = coder.stack()
+    rng = np.random.default_rng(0)
+    noise = Categorical(np.full(1 << 12, 1.0), -1, shape=(6000,))  # ~72,000 random bits
+    stack.push(rng.integers(0, (1 << 12) - 2, 6000), noise)
+    before = stack.num_bits()
+    dist = closed_categorical(np.tile([0.1, 0.2, 0.7], (5000, 1)))
+    sample = stack.sample(dist)
+    assert sample.min() >= 0 and sample.max() <= 2
+    assert abs(np.mean(sample == 2) - 0.7) < 0.03 and abs(np.mean(sample == 0) - 0.1) < 0.02
+    taken = before - stack.num_bits()
+    assert abs(taken - information_bits(sample, dist)) < 200  # the sample's information content
+    stack.push(sample, dist)
+    assert stack.num_bits() == before
+
+
+def test_stack_errors():
+    with pytest.raises(TypeError, match="stack coder"):
+        nc_arith.RangeCoder().stack()
+    coder = nc_ans.AnsCoder()
+    stack = coder.stack()
+    stack.push(np.array([1, 2, 3]), Categorical(np.array([0.2, 0.3, 0.2, 0.3]), 0, shape=(3,)))
+    with pytest.raises(ValueError, match="check word|left"):
+        stack.close()  # the pushed symbols are still on it
+    with pytest.raises(ValueError, match="finished"):
+        stack.num_bits()
+    with pytest.raises(ValueError, match="whole number of 32-bit words"):
+        coder.stack(b"abc")
+    with pytest.raises(TypeError, match="only closed categorical"):
+        coder.stack().sample(QuantizedGaussian([0.0], [1.0], -5, 5))
+    with pytest.raises(TypeError, match="only closed categorical"):
+        coder.stack().sample(Categorical(np.tile([0.5, 0.5], (64, 1)), 0))
+    with pytest.raises(ValueError, match="outside the closed categorical range"):
+        coder.stack().push(np.array([3]), closed_categorical(np.ones(3), 0, shape=(1,)))
