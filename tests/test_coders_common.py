@@ -16,10 +16,10 @@ from nc_core.coders import bytes_to_words, decode_all, encode_all, words_to_byte
 from nc_core.coding import (
     Categorical,
     IndexedTables,
-    closed_categorical,
     QuantizedGaussian,
     QuantizedLaplace,
     QuantizedLogistic,
+    closed_categorical,
     edge_merge,
     edge_split,
     information_bits,
