@@ -1,0 +1,1 @@
+"""nc-bitsback: bits-back coding with latent-variable models."""
