@@ -29,6 +29,7 @@ __all__ = [
     "Dataset",
     "Codec",
     "LearnedCodec",
+    "LosslessCodec",
     "Baseline",
     "Loss",
     "KINDS",
@@ -291,15 +292,85 @@ class LearnedCodec(Codec, nn.Module):
             raise container.ContainerError(f"corrupt compressed stream ({exc})") from None
 
 
+class LosslessCodec(Codec, nn.Module):
+    """A trainable lossless codec of *sets* of items: integer arrays of one ``shape``
+    (``C x H x W``) with values ``0 .. levels``, coded as one message (a bits-back chain, or
+    items one after another).
+
+    ``forward(x)`` takes a training batch (float ``N x C x H x W`` holding ``values / levels``)
+    and returns ``{"bits": per-item model code length in bits}`` (differentiable: -ELBO for a
+    latent-variable model, the negative log-likelihood for an autoregressive one).
+    ``model_bits(items)`` is that number on test items, what coded rates are compared with.
+    ``encode_set(items, trace)`` / ``decode_set(payload)`` code ``N x C x H x W`` integer
+    arrays; ``trace`` (a list) receives the message size in bits before the first item and
+    after each item. ``compress_set`` / ``decompress_set`` wrap them in the container.
+    """
+
+    shape: tuple[int, ...]
+    levels: int
+
+    def __init__(self):
+        from nc_core import container
+
+        nn.Module.__init__(self)
+        self.register_load_state_dict_post_hook(container.forget_digest)
+
+    def update(self) -> None:
+        """Freeze coding tables after training (none by default)."""
+
+    def model_bits(self, items: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_set(self, items: np.ndarray, trace: list | None = None) -> Payload:
+        raise NotImplementedError
+
+    def decode_set(self, payload: Payload) -> np.ndarray:
+        raise NotImplementedError
+
+    def compress_set(self, items: np.ndarray, trace: list | None = None) -> bytes:
+        from nc_core import container
+
+        return container.pack(self, self.encode_set(items, trace))
+
+    def decompress_set(self, data: bytes) -> np.ndarray:
+        from nc_core import container
+
+        payload = container.unpack(self, data)
+        try:
+            return self.decode_set(payload)
+        except container.ContainerError:
+            raise
+        except ValueError as exc:  # a coder rejected a stream that passed the CRC
+            raise container.ContainerError(f"corrupt compressed stream ({exc})") from None
+
+    def compress(self, image: np.ndarray) -> bytes:
+        """One ``H x W x C`` image (as datasets yield them) as a set of one."""
+        return self.compress_set(np.asarray(image).transpose(2, 0, 1)[None])
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        return self.decompress_set(data)[0].transpose(1, 2, 0)
+
+
 class Baseline(Codec):
     """A classical codec at one quality setting; ``qualities`` is its default sweep, ordered
-    from low to high rate."""
+    from low to high rate. ``lossless`` baselines code sets of items for lossless pipelines:
+    ``compress_set(items)`` (``N x H x W x C`` uint8) gives the bytes of the whole set — one
+    file per item by default, one file for all of them for a general-purpose compressor."""
 
     kind = "baseline"
     qualities: ClassVar[Sequence[int]]
+    lossless: ClassVar[bool] = False
 
     def __init__(self, quality: int):
         self.quality = quality
+
+    def compress_set(self, items: np.ndarray) -> list[bytes]:
+        """The files coding ``items`` (``N x H x W x C`` uint8)."""
+        raise TypeError(f"baseline {self.name!r} is not a lossless baseline")
+
+    def decompress_set(self, files: list[bytes], shape: tuple[int, ...]) -> np.ndarray:
+        """Inverse of :meth:`compress_set` (``shape``: the items' array shape)."""
+        raise TypeError(f"baseline {self.name!r} is not a lossless baseline")
 
 
 class Loss(Component):

@@ -1,4 +1,6 @@
-"""Classical codecs through Pillow: JPEG, WebP, AVIF and JPEG 2000.
+"""Classical codecs: JPEG, WebP, AVIF and JPEG 2000 through Pillow (lossy); and, for lossless
+pipelines, PNG and WebP-lossless (one file per item) and gzip, bz2 and LZMA (one file for the
+whole set's raw bytes, which favours them: they see every item as context).
 
 Each baseline codes one uint8 ``H x W x 3`` image at one quality setting to the bytes of a real
 file (what the reported rate counts) and decodes them back to RGB. ``qualities`` is the default
@@ -8,7 +10,10 @@ construction with a message naming the plugin (``PIL.features.check``).
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +21,7 @@ from PIL import Image, features
 
 from nc_core.contracts import Baseline
 
-__all__ = ["AVIF", "JPEG", "JPEG2000", "PillowBaseline", "WebP"]
+__all__ = ["AVIF", "BZ2", "GZip", "JPEG", "JPEG2000", "LZMA", "PNG", "PillowBaseline", "WebP", "WebPLossless"]
 
 
 class PillowBaseline(Baseline):
@@ -146,4 +151,144 @@ class JPEG2000(PillowBaseline):
         }
 
 
-BASELINES = [JPEG, WebP, AVIF, JPEG2000]
+# ------------------------------------------------------------------------------ lossless
+
+
+def _check_items(items: np.ndarray) -> np.ndarray:
+    a = np.asarray(items)
+    if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] not in (1, 3):
+        raise ValueError(f"expected uint8 N x H x W x C items (C 1 or 3), got {a.dtype} {a.shape}")
+    return a
+
+
+class _LosslessImage(PillowBaseline):
+    """Per-item lossless image files. Binary items (all values 0/1) are stored as 1-bit
+    images where the format has them, grey items as grey."""
+
+    lossless = True
+    qualities = (9,)
+    quality_range = (0, 9)
+
+    def compress(self, image: np.ndarray) -> bytes:
+        raise TypeError(f"baseline {self.name!r} is lossless: it codes sets (compress_set)")
+
+    def compress_set(self, items: np.ndarray) -> list[bytes]:
+        items = _check_items(items)
+        binary = bool(items.max(initial=0) <= 1)
+        files = []
+        for item in items:
+            buf = io.BytesIO()
+            self._image(item, binary).save(buf, format=self.format, **self.save_options())
+            files.append(buf.getvalue())
+        return files
+
+    def _image(self, item: np.ndarray, binary: bool) -> Image.Image:
+        if item.shape[-1] == 3:
+            return Image.fromarray(item, "RGB")
+        return Image.fromarray(item[..., 0] * 255, "L").convert("1") if binary else Image.fromarray(item[..., 0], "L")
+
+    def decompress_set(self, files: list[bytes], shape: tuple[int, ...]) -> np.ndarray:
+        out = np.empty(shape, dtype=np.uint8)
+        for i, data in enumerate(files):
+            with Image.open(io.BytesIO(data)) as im:
+                a = np.asarray(im.convert("RGB" if shape[-1] == 3 else "L"), dtype=np.uint8)
+            out[i] = a.reshape(shape[1:]) if im.mode != "1" else (a.reshape(shape[1:]) > 0)
+        return out
+
+
+class PNG(_LosslessImage):
+    """PNG (zlib level ``quality``, Pillow's optimiser on); binary items as 1-bit PNG."""
+
+    name = "png"
+    format = "PNG"
+    feature = "zlib"
+
+    def save_options(self) -> dict[str, Any]:
+        return {"compress_level": self.quality, "optimize": True}
+
+
+class WebPLossless(_LosslessImage):
+    """Lossless WebP (libwebp, method 6, effort 100); grey and binary items as RGB, the
+    format's only colour layout."""
+
+    name = "webp-lossless"
+    format = "WEBP"
+    feature = "webp"
+    qualities = (6,)
+    quality_range = (0, 6)
+
+    def _image(self, item: np.ndarray, binary: bool) -> Image.Image:
+        return Image.fromarray(np.repeat(item, 3 // item.shape[-1], axis=-1), "RGB")
+
+    def save_options(self) -> dict[str, Any]:
+        return {"lossless": True, "quality": 100, "method": self.quality, "exact": True}
+
+
+class _General(Baseline):
+    """A general-purpose compressor over the raw bytes of the whole set (one byte per value,
+    items in order): ``module.compress(data, level)``."""
+
+    lossless = True
+    qualities = (9,)
+
+    def __init__(self, quality: int):
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 9:
+            raise ValueError(f"baseline {self.name!r}: quality (compression level) must be 1..9, got {quality!r}")
+        super().__init__(quality)
+
+    def _compress(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _decompress(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def compress(self, image: np.ndarray) -> bytes:
+        raise TypeError(f"baseline {self.name!r} is lossless: it codes sets (compress_set)")
+
+    def compress_set(self, items: np.ndarray) -> list[bytes]:
+        return [self._compress(np.ascontiguousarray(_check_items(items)).tobytes())]
+
+    def decompress_set(self, files: list[bytes], shape: tuple[int, ...]) -> np.ndarray:
+        return np.frombuffer(self._decompress(files[0]), dtype=np.uint8).reshape(shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(level={self.quality})"
+
+
+class GZip(_General):
+    """gzip (DEFLATE), level ``quality``."""
+
+    name = "gzip"
+
+    def _compress(self, data):
+        return gzip.compress(data, compresslevel=self.quality, mtime=0)
+
+    def _decompress(self, data):
+        return gzip.decompress(data)
+
+
+class BZ2(_General):
+    """bzip2 (Burrows-Wheeler), block size ``quality`` x 100 kB."""
+
+    name = "bz2"
+
+    def _compress(self, data):
+        return bz2.compress(data, self.quality)
+
+    def _decompress(self, data):
+        return bz2.decompress(data)
+
+
+class LZMA(_General):
+    """LZMA (xz container), preset ``quality`` with the extreme flag."""
+
+    name = "lzma"
+
+    def _compress(self, data):
+        return lzma.compress(data, preset=self.quality | lzma.PRESET_EXTREME)
+
+    def _decompress(self, data):
+        return lzma.decompress(data)
+
+
+BASELINES = [JPEG, WebP, AVIF, JPEG2000, PNG, WebPLossless, GZip, BZ2, LZMA]

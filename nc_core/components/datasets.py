@@ -1,4 +1,5 @@
-"""Image datasets: a folder of images, and the built-in ``samples`` photos.
+"""Datasets: a folder of images, the built-in ``samples`` photos, and arrays of small images
+(e.g. MNIST digits) from a ``.npz`` file for lossless coding.
 
 Training draws random ``patch x patch`` crops (with random horizontal flips) from images held
 in memory; evaluation yields whole images in name order. Paths may use ``${NC_DATA}``, and
@@ -127,4 +128,55 @@ class Samples(_InMemoryImages):
         return [(Path(f).stem, load_rgb(folder / f)) for f in SAMPLE_SPLITS[self.split]]
 
 
-DATASETS = [ImageFolder, Samples]
+class ArrayFile(Dataset):
+    """Items ``start .. stop - 1`` of the ``key`` array (``N x H x W`` or ``N x H x W x C``,
+    uint8) of a ``.npz`` file. ``binarize`` (a threshold, e.g. 128) maps values ``>=`` it to 1
+    and the rest to 0. ``levels`` is the largest value (1 binarised, else 255): ``images()``
+    yields the integers, ``batches()`` random training batches of ``values / levels`` in
+    ``[0, 1]`` (float ``N x C x H x W``)."""
+
+    name = "npz"
+
+    def __init__(self, path: str, key: str = "data", start: int = 0, stop: int | None = None,
+                 binarize: int | None = None, batch: int = 64):
+        self.path = expand_path(path)
+        if not self.path.is_file():
+            raise ValueError(f"array file {str(self.path)!r} does not exist")
+        if batch < 1 or start < 0 or (stop is not None and stop <= start):
+            raise ValueError("need batch >= 1 and 0 <= start < stop")
+        if binarize is not None and not 1 <= binarize <= 255:
+            raise ValueError(f"binarize must be a threshold in 1..255, got {binarize}")
+        self.key, self.start, self.stop, self.binarize, self.batch = key, start, stop, binarize, batch
+        self.levels = 1 if binarize is not None else 255
+        self._items: np.ndarray | None = None
+
+    @property
+    def items(self) -> np.ndarray:
+        """``N x H x W x C`` uint8 values in ``0..levels``."""
+        if self._items is None:
+            with np.load(self.path) as arrays:
+                if self.key not in arrays:
+                    raise ValueError(f"{str(self.path)!r} has no array {self.key!r} (has {', '.join(arrays)})")
+                a = arrays[self.key]
+            if a.dtype != np.uint8 or a.ndim not in (3, 4):
+                raise ValueError(f"array {self.key!r} must be uint8 N x H x W (x C), got {a.dtype} {a.shape}")
+            stop = len(a) if self.stop is None else self.stop
+            if stop > len(a):
+                raise ValueError(f"stop={stop} beyond the {len(a)} items of {str(self.path)!r}")
+            a = a[self.start : stop]
+            a = a[..., None] if a.ndim == 3 else a
+            self._items = (a >= self.binarize).astype(np.uint8) if self.binarize is not None else a.copy()
+        return self._items
+
+    def images(self) -> Iterator[tuple[str, np.ndarray]]:
+        for i, item in enumerate(self.items):
+            yield f"{self.start + i:05d}", item
+
+    def batches(self, seed: int) -> Iterator[torch.Tensor]:
+        items = torch.from_numpy(self.items).permute(0, 3, 1, 2).float().div_(self.levels)
+        rng = np.random.default_rng(seed)
+        while True:
+            yield items[torch.from_numpy(rng.integers(0, len(items), self.batch))]
+
+
+DATASETS = [ImageFolder, Samples, ArrayFile]

@@ -42,4 +42,16 @@ class RateDistortion(Loss):
         return loss, logs
 
 
-LOSSES = [RateDistortion]
+class NegativeLogLikelihood(Loss):
+    """The model's code length in bits per dimension, for lossless codecs: ``-ELBO`` for a
+    latent-variable model, the exact negative log-likelihood for an autoregressive one
+    (the codec's ``forward`` gives per-item bits)."""
+
+    name = "negative-log-likelihood"
+
+    def __call__(self, x, output, codec):
+        bits_per_dim = output["bits"].sum() / x.numel()
+        return bits_per_dim, {"loss": bits_per_dim.item(), "bits/dim": bits_per_dim.item()}
+
+
+LOSSES = [RateDistortion, NegativeLogLikelihood]

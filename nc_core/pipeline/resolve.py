@@ -66,6 +66,14 @@ def _lookup(tree: Any, path: tuple[str, ...]) -> Any:
     return tree
 
 
+def _has(tree: Any, path: tuple[str, ...]) -> bool:
+    try:
+        _lookup(tree, path)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return False
+    return True
+
+
 def _label(value: Any) -> str:
     if isinstance(value, dict) and list(value) == ["use"]:
         value = value["use"]
@@ -77,11 +85,28 @@ class Pipeline:
     """A validated pipeline: ``config`` (defaults filled, component specs as mappings with
     ``use``), the file it came from, and one run configuration per sweep point."""
 
-    def __init__(self, base: Checker, points: list[tuple[str, Checker]], path: pathlib.Path | None):
+    def __init__(self, base: Checker, points: list[tuple[str, Checker]], path: pathlib.Path | None,
+                 variants: list[tuple[str, dict]] = ()):
         self.config: dict = base.config
         self.path = path
         self._base, self._points = base, points
+        self._variants = list(variants)
         self._remember(base)
+
+    def variants(self, config: dict) -> list[tuple[str, dict]]:
+        """``(label, config)``: the run config itself, then each ``evaluate.variants`` entry
+        applied to it, labelled by the values of the keys the variants change."""
+        keys = list(dict.fromkeys(path for _, values in self._variants for path in values))
+        base = ",".join(f"{path[-1]}={_label(_lookup(config, path))}" for path in keys
+                        if _has(config, path))
+        out = [(base, config)]
+        for label, values in self._variants:
+            variant = copy.deepcopy(config)
+            for path, value in values.items():
+                parent = _lookup(variant, path[:-1])
+                parent[path[-1]] = copy.deepcopy(value)
+            out.append((label, variant))
+        return out
 
     @property
     def name(self) -> str:
@@ -153,9 +178,35 @@ def parse_pipeline(
         points = [
             (s if suffixes.count(s) == 1 else f"{i}-{s}", c) for i, (s, c) in enumerate(points)
         ]
+    variants = _variants(doc, base, registry, problems)
     if problems:
         raise PipelineError(problems)
-    return Pipeline(base, points, path)
+    return Pipeline(base, points, path, variants)
+
+
+def _variants(doc: Document, base: Checker, registry, problems: list) -> list[tuple[str, dict]]:
+    """Validate each ``evaluate.variants`` entry applied to the pipeline (like a sweep point)
+    and keep its normalised values: ``[(label, {key path: value})]``."""
+    entries = base.config.get("evaluate", {}).get("variants") if isinstance(base.config, dict) else None
+    if not entries or any(p.path.startswith("evaluate.variants") for p in base.problems):
+        return []
+    out = []
+    for i, entry in enumerate(entries):
+        point = doc.copy()
+        point.data.pop("sweep", None)  # a variant applies to every sweep point alike
+        here = ("evaluate", "variants", i)
+        for key, value in entry.items():
+            error = point.assign(_key_path(key), copy.deepcopy(value), doc.at(here + (key,), key=True), doc.at(here + (key,)))
+            if error:
+                problems.append(Problem.at(doc.at(here, key=True), here, error))
+        checker = validate(point, registry)
+        problems += checker.problems
+        if checker.problems:
+            continue
+        values = {_key_path(key): _lookup(checker.config, _key_path(key)) for key in entry}
+        label = ",".join(f"{key.rsplit('.', 1)[-1]}={_label(v)}" for key, v in zip(entry, values.values()))
+        out.append((label, values))
+    return out
 
 
 def load_pipeline(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> Pipeline:

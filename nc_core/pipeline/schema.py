@@ -195,6 +195,9 @@ PIPELINE = Map(
                     "metrics": Field(ListOf(METRIC), ["bpp", "psnr", "ms-ssim"]),
                     "baselines": Field(ListOf(BASELINE), []),
                     "max_images": Field(Int(ge=1), OPTIONAL),
+                    # other codings of the trained model (e.g. {codec.scheme: bit-swap}), evaluated
+                    # beside it on the same items; the weights are shared
+                    "variants": Field(ListOf(AnyValue()), OPTIONAL),
                     # test-time latent refinement (e.g. SGA), evaluated beside the plain codec
                     "refine": Field(
                         Map(

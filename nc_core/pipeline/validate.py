@@ -12,7 +12,7 @@ import difflib
 import re
 from typing import Any
 
-from nc_core.contracts import LearnedCodec
+from nc_core.contracts import LearnedCodec, LosslessCodec
 from nc_core.pipeline.problems import KeyPath, Problem
 from nc_core.pipeline.schema import (
     OPTIONAL,
@@ -246,6 +246,14 @@ class Checker:
     # -- whole pipeline ------------------------------------------------------------------
     def cross_check(self, config: dict) -> None:
         """Rules spanning sections."""
+        for i, variant in enumerate(config.get("evaluate", {}).get("variants", []) or []):
+            if not isinstance(variant, dict) or not variant:
+                self.report(("evaluate", "variants", i), "must be a mapping of codec key paths to values")
+                continue
+            for key in variant:
+                if not (isinstance(key, str) and key.startswith("codec.")):
+                    self.report(("evaluate", "variants", i, key),
+                                "a variant changes only how the trained model codes: keys start with 'codec.'", key=True)
         if "train" not in config:
             return
         if isinstance(config.get("data"), dict) and "train" not in config["data"]:
@@ -260,7 +268,7 @@ class Checker:
                 cls = self.registry.get("codec", codec["use"])
             except UnknownComponent:
                 return  # already reported
-            if not issubclass(cls, LearnedCodec):
+            if not issubclass(cls, (LearnedCodec, LosslessCodec)):
                 self.report(
                     ("codec",),
                     f"codec {codec['use']!r} cannot be trained; remove the train section",

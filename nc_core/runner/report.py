@@ -38,6 +38,8 @@ __all__ = [
     "plot_rd",
     "write_report_md",
     "write_results_json",
+    "write_lossless_report_md",
+    "jsonable",
 ]
 
 #: CompressAI's per-point fields, in the order its files list them
@@ -45,12 +47,12 @@ RESULTS_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_tim
 _PSNR, _MSSSIM = "psnr-rgb", "ms-ssim-rgb"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """numpy scalars/arrays -> Python; NaN/inf -> None (strict JSON has neither)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -97,7 +99,7 @@ def write_results_json(
     }
     if per_image is not None:
         doc["per_image"] = list(per_image)
-    atomic_write(path, json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n")
+    atomic_write(path, json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n")
 
 
 def load_results_json(path: str | os.PathLike, kind: str = "reference") -> dict[str, Any]:
@@ -325,3 +327,42 @@ def write_report_md(
     if refs:
         out += [f"Published reference curves overlaid: {', '.join(refs)}.", ""]
     atomic_write(path, "\n".join(out))
+
+
+# ------------------------------------------------------------------------------ lossless
+
+
+def write_lossless_report_md(path: str | os.PathLike, title: str, rows: Sequence[dict],
+                             baselines: Sequence[dict], notes: Iterable[str] = ()) -> None:
+    """``report.md`` of a lossless pipeline: one row per trained model and coding variant
+    (bits per dimension of the real file, the model's own code length, their ratio, initial
+    bits, cumulative rates after the first items, timings), then the baselines."""
+    out = [f"# {title}", ""] + [f"- {n}" for n in notes] + [""]
+    after = sorted({k for r in rows for k in r.get("cumulative_bits_per_dim", {})}, key=int)
+    out += [
+        "## nc",
+        "",
+        "bits/dim: every byte of the file (header and initial bits included) over items x dims; "
+        "model: the model's own code length (-ELBO for a latent-variable model, NLL for an "
+        "autoregressive one), on the same items; after k: message bits after the first k items "
+        "(initial bits included) per dimension.",
+        "",
+        "| coding | bits/dim | model bits/dim | file / model | initial bits | "
+        + " | ".join(f"after {k}" for k in after) + (" | " if after else "") + "enc (s) | dec (s) |",
+        "|" + "---|" * (7 + len(after)),
+    ]
+    for r in rows:
+        cumulative = [_num(r.get("cumulative_bits_per_dim", {}).get(k), ".4f") for k in after]
+        out.append(
+            f"| {r['label']} | {r['bits_per_dim']:.4f} | {_num(r['model_bits_per_dim'], '.4f')} | "
+            f"{_num(r['rate_over_model'], '.4f')} | {r['initial_bits']} | "
+            + " | ".join(cumulative) + (" | " if cumulative else "")
+            + f"{r['encoding_time']:.2f} | {r['decoding_time']:.2f} |"
+        )
+    if baselines:
+        out += ["", "## baselines (same items)", "", "| baseline | files | bits/dim | enc (s) | dec (s) |",
+                "|---|---|---|---|---|"]
+        for b in baselines:
+            out.append(f"| {b['name']} | {b['files']} | {b['bits_per_dim']:.4f} | {b['encoding_time']:.2f} | "
+                       f"{b['decoding_time']:.2f} |")
+    atomic_write(path, "\n".join(out) + "\n")

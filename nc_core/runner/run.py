@@ -13,11 +13,20 @@ from pathlib import Path
 
 import torch
 
+from nc_core.contracts import LosslessCodec
 from nc_core.errors import UserError
 from nc_core.files import atomic_write
 from nc_core.pipeline import Pipeline, build, load_pipeline
 from nc_core.runner import report
-from nc_core.runner.evaluate import as_curve, baseline_curve, evaluate_codec, mean_point
+from nc_core.runner.evaluate import (
+    as_curve,
+    as_items,
+    baseline_curve,
+    evaluate_codec,
+    evaluate_lossless,
+    evaluate_lossless_baseline,
+    mean_point,
+)
 from nc_core.runner.train import MODEL, MODEL_INFO, finalize, load_weights, resolve_device, train
 
 PIPELINE_FILE = "pipeline.yaml"
@@ -73,8 +82,12 @@ class Runner:
         """Build every component once before any work, so a problem a constructor finds (a
         missing folder, an unusable distortion, a bad baseline quality, no CUDA) stops the run
         before training starts, not after."""
+        self.lossless = isinstance(build_codec(self.pipeline.config), LosslessCodec)
         for _, cfg in runs:
             codec = build_codec(cfg)
+            for label, variant in self.pipeline.variants(cfg)[1:]:
+                if type(build_codec(variant)) is not type(codec):
+                    raise UserError(f"evaluate.variants: {label} changes the codec itself; a variant only recodes")
             if cfg.get("train"):
                 build(cfg["data"]["train"], "dataset")
                 build(cfg["train"]["loss"], "loss")
@@ -84,6 +97,13 @@ class Runner:
         cfg0 = self.pipeline.config
         baselines = [[build(entry, "baseline", quality=q) for q in entry["qualities"]]
                      for entry in cfg0["evaluate"]["baselines"]]
+        for codecs in baselines:
+            if codecs[0].lossless != self.lossless:
+                kind = "lossless" if self.lossless else "lossy"
+                raise UserError(f"evaluate.baselines: {codecs[0].name!r} is "
+                                f"{'lossless' if codecs[0].lossless else 'lossy'}; this pipeline's codec is {kind}")
+        if self.lossless and (cfg0["evaluate"].get("refine")):
+            raise UserError("evaluate.refine: latent refinement is for lossy codecs")
         return self._metrics(cfg0), baselines
 
     def run(self) -> Path:
@@ -94,6 +114,8 @@ class Runner:
         images = list(test.images())
         if cfg0["evaluate"].get("max_images"):
             images = images[: cfg0["evaluate"]["max_images"]]
+        if self.lossless:
+            return self._run_lossless(runs, as_items(images), baselines)
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.base)
         atomic_write(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
@@ -116,6 +138,70 @@ class Runner:
         self.log(f"results: {self.run_dir}")
         return self.run_dir
 
+    # -- lossless pipelines ---------------------------------------------------------------------
+    def _run_lossless(self, runs, items, baselines) -> Path:
+        """Train each point, code the whole test set as one file per codec and variant,
+        decode and check it, and compare with the lossless baselines on the same items."""
+        if self.run_dir is None:
+            self.run_dir = new_run_dir(self.base)
+        atomic_write(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
+        rows, budgets, previous = [], [], None
+        for suffix, cfg in runs:
+            sub = self.run_dir / suffix if suffix else self.run_dir
+            sub.mkdir(exist_ok=True)
+            warm = previous if cfg.get("train", {}).get("warm_start") else None
+            point_rows, budget = self._train_and_evaluate_lossless(cfg, suffix, sub, items, warm)
+            rows += point_rows
+            budgets.append(budget)
+            previous = sub
+        self.log(f"baselines: {', '.join(c[0].name for c in baselines) or 'none'} on {len(items)} items")
+        base_rows = [evaluate_lossless_baseline(codecs[0], items) | {"quality": codecs[0].quality}
+                     for codecs in baselines]
+        cfg0 = self.pipeline.config
+        doc = {"name": cfg0["name"], "kind": "lossless", "results": rows}
+        atomic_write(self.run_dir / RESULTS, json.dumps(report.jsonable(doc), indent=2) + "\n")
+        atomic_write(self.run_dir / BASELINES, json.dumps(report.jsonable(base_rows), indent=2) + "\n")
+        notes = self._notes(cfg0, None, budgets, len(items))
+        report.write_lossless_report_md(self.run_dir / "report.md", f"nc run: {cfg0['name']}", rows, base_rows, notes)
+        self.log(f"results: {self.run_dir}")
+        return self.run_dir
+
+    def _train_and_evaluate_lossless(self, cfg, suffix, sub: Path, items, warm):
+        results_path = sub / RESULTS
+        if self.resume and results_path.exists() and (sub / MODEL_INFO).exists():
+            self.log(f"{suffix or cfg['name']}: already finished, reusing {results_path}")
+            budget = json.loads((sub / MODEL_INFO).read_text())["training"]
+            return json.loads(results_path.read_text())["results"], budget
+        if suffix:
+            atomic_write(sub / PIPELINE_FILE, self.pipeline.to_yaml(cfg))
+        codec = build_codec(cfg)
+        budget = self._train(codec, cfg, sub, warm)
+        finalize(codec, sub, budget)
+        rows = []
+        for i, (label, variant_cfg) in enumerate(self.pipeline.variants(cfg)):
+            variant = build_codec(variant_cfg) if i else codec
+            if i:
+                variant.load_state_dict(codec.state_dict())
+            name = ",".join(x for x in (suffix, label) if x) or cfg["name"]
+            self.log(f"{name}: coding {len(items)} items as one file")
+            rows.append({"label": name} | evaluate_lossless(variant, items))
+        doc = {"name": cfg["name"], "kind": "lossless", "results": rows, "training": budget}
+        atomic_write(results_path, json.dumps(report.jsonable(doc), indent=2) + "\n")
+        return rows, budget
+
+    def _train(self, codec, cfg, sub: Path, warm) -> dict:
+        """Train ``codec`` per the config (or not, without a train section): the budget."""
+        budget = {"steps": 0, "train_seconds": 0.0}
+        if cfg.get("train"):
+            tc = cfg["train"]
+            train_data = build(cfg["data"]["train"], "dataset")
+            loss = build(tc["loss"], "loss")
+            device = resolve_device(cfg["device"])
+            budget = train(codec, train_data.batches, loss, tc, sub, seed=cfg["seed"], device=device,
+                           resume=self.resume, quiet=self.quiet, log=self.log, init=warm)
+            budget |= {"device": str(device), "threads": torch.get_num_threads()}
+        return budget
+
     def _metrics(self, cfg):
         specs = cfg["evaluate"]["metrics"]
         if not any(s["use"] == "bpp" for s in specs):
@@ -132,15 +218,7 @@ class Runner:
         if suffix:
             atomic_write(sub / PIPELINE_FILE, self.pipeline.to_yaml(cfg))
         codec = build_codec(cfg)
-        budget = {"steps": 0, "train_seconds": 0.0}
-        if cfg.get("train"):
-            tc = cfg["train"]
-            train_data = build(cfg["data"]["train"], "dataset")
-            loss = build(tc["loss"], "loss")
-            device = resolve_device(cfg["device"])
-            budget = train(codec, train_data.batches, loss, tc, sub, seed=cfg["seed"], device=device,
-                           resume=self.resume, quiet=self.quiet, log=self.log, init=warm)
-            budget |= {"device": str(device), "threads": torch.get_num_threads()}
+        budget = self._train(codec, cfg, sub, warm)
         finalize(codec, sub, budget)
         self.log(f"{suffix or cfg['name']}: evaluating on {len(images)} images")
         rows = evaluate_codec(codec, images, metrics)
@@ -225,10 +303,16 @@ class Runner:
         steps = sum(b.get("steps", 0) for b in budgets)
         seconds = sum(b.get("train_seconds", 0.0) for b in budgets)
         where = ", ".join(sorted({f"{b.get('device', 'cpu')} x{b.get('threads', '?')} threads" for b in budgets}))
-        notes = [f"codec: {cfg['codec']['use']} with {cfg['codec'].get('coder', {}).get('use', '?')} coding; "
+        budget = f"training budget: {len(budgets)} model(s), {steps} steps in all, {seconds / 60:.1f} min ({where})"
+        coder = cfg["codec"].get("coder", {}).get("use", "?")
+        if curve is None:  # lossless
+            test = {k: v for k, v in cfg["data"]["test"].items() if k != "batch"}
+            return [f"codec: {cfg['codec']['use']} with {coder} coding; {n_images} test items coded as one file "
+                    "per codec, decoded and checked value for value; every rate counts every byte of that file",
+                    f"test data: {json.dumps(test)}", budget]
+        notes = [f"codec: {cfg['codec']['use']} with {coder} coding; "
                  f"{n_images} test images; every rate is the mean size of real nc files, decoded and "
-                 "checked bit-exact against the evaluation reconstruction",
-                 f"training budget: {len(budgets)} model(s), {steps} steps in all, {seconds / 60:.1f} min ({where})"]
+                 "checked bit-exact against the evaluation reconstruction", budget]
         if len(curve["bpp"]) < 2:
             notes.append("BD-rates need at least two nc rate points: add a `sweep:` (e.g. of train.loss.lmbda)")
         if "header_bytes" in curve and "ideal_bits" in curve:

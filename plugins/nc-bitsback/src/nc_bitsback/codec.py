@@ -21,24 +21,25 @@ import lzma
 
 import numpy as np
 import torch
-from torch import nn
 
 from nc_bitsback.buckets import Buckets
 from nc_bitsback.models import MarkovVAE
 from nc_bitsback.schemes import SCHEMES, ItemCoder
 from nc_core import container
 from nc_core.coding import closed_categorical
-from nc_core.contracts import Codec, Coder, Payload
+from nc_core.contracts import Coder, LosslessCodec, Payload
 
 WORD_DIGITS = 2  # a random 32-bit word is pushed as two uniform 16-bit digits
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 PROBE_WORDS = 1 << 14  # random words under the dry run that sizes the initial bits
 
 
-class BitsBackCodec(Codec, nn.Module):
+class BitsBackCodec(LosslessCodec):
     """A :class:`MarkovVAE` and a stack coder, coding datasets as bits-back chains.
 
-    ``shape`` is one item's shape and ``levels`` its largest value (1: binary, 255: 8-bit).
+    ``shape`` is one item's shape (``C x H x W``) and ``levels`` its largest value (1: binary,
+    255: 8-bit). ``latents`` are the latent layer sizes, bottom first (one layer: BB-ANS's
+    VAE); ``precision`` the bits per latent bucket.
     """
 
     name = "bits-back"
@@ -46,8 +47,7 @@ class BitsBackCodec(Codec, nn.Module):
     def __init__(self, coder: Coder, shape: list[int], levels: int = 255, latents: list[int] = (40,),
                  hidden: int = 200, likelihood: str = "logistic", scheme: str = "bb-ans", precision: int = 12,
                  initial_bits: int | str = "auto", classical_items: int = 0, seed: int = 0):
-        nn.Module.__init__(self)
-        self.register_load_state_dict_post_hook(container.forget_digest)
+        super().__init__()
         if coder.order != "stack":
             raise ValueError(f"bits-back coding needs a stack coder (ans), not {coder.name!r} ({coder.order} order)")
         if scheme not in SCHEMES:
@@ -65,12 +65,16 @@ class BitsBackCodec(Codec, nn.Module):
 
     # -- training -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> dict:
-        """``{"bits": -ELBO in bits per item}`` for integer-valued ``x`` (N x shape)."""
-        return {"bits": self.model.negative_elbo_bits(x)}
+        """``{"bits": -ELBO in bits per item}`` for a batch of ``values / levels``."""
+        return {"bits": self.model.negative_elbo_bits(torch.round(x * self.levels))}
+
+    def model_bits(self, items: np.ndarray) -> np.ndarray:
+        return self.negative_elbo_bits(items)
 
     @torch.no_grad()
     def negative_elbo_bits(self, items: np.ndarray, samples: int = 16, seed: int = 0) -> np.ndarray:
-        """Test -ELBO per item in bits (continuous latents, mean over ``samples`` draws)."""
+        """Test -ELBO per item in bits (continuous latents, mean over ``samples`` draws: an
+        unbiased estimate of the -ELBO the coded rate is compared with)."""
         generator_state = torch.get_rng_state()
         torch.manual_seed(seed)
         try:
@@ -163,24 +167,6 @@ class BitsBackCodec(Codec, nn.Module):
             raise ValueError("corrupt bits-back chain (initial bits differ)")
         stack.close()
         return out.reshape(n, *self.shape)
-
-    def compress_set(self, items: np.ndarray, trace: list | None = None) -> bytes:
-        return container.pack(self, self.encode_set(items, trace))
-
-    def decompress_set(self, data: bytes) -> np.ndarray:
-        payload = container.unpack(self, data)
-        try:
-            return self.decode_set(payload)
-        except container.ContainerError:
-            raise
-        except ValueError as exc:  # the coder rejected a stream that passed the CRC
-            raise container.ContainerError(f"corrupt compressed stream ({exc})") from None
-
-    def compress(self, image: np.ndarray) -> bytes:
-        return self.compress_set(np.asarray(image)[None])
-
-    def decompress(self, data: bytes) -> np.ndarray:
-        return self.decompress_set(data)[0]
 
 
 CODECS = [BitsBackCodec]
