@@ -8,11 +8,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nc_core.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
 from nc_hyperprior.testing import MODELS, make_codec
 from torch import nn
 
 from nc_core.container import ContainerError
+from nc_core.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
 
 
 def _image(h, w, seed=0):
