@@ -532,3 +532,25 @@ def test_parse_pipeline_from_text():
     assert p.path is None and p.config["codec"] == {"use": "identity"}
     with pytest.raises(PipelineError, match=r"^inline.yaml:1:7: name: expected str, got int 3$"):
         parse_pipeline("name: 3\ndata: {test: samples}\ncodec: identity\n", "inline.yaml")
+
+
+def test_variants_are_validated_and_applied(tmp_path):
+    text = GOOD + (
+        "  variants:\n"
+        "    - {codec.coder: range}\n"
+        "    - {codec.coder: {use: ans}, codec.transform.channels: 64}\n"
+    )
+    p = load_pipeline(write(tmp_path, text))
+    (_, cfg), = p.runs()
+    variants = p.variants(cfg)
+    assert [label for label, _ in variants] == ["coder=ans,channels=128", "coder=range", "coder=ans,channels=64"]
+    assert variants[1][1]["codec"]["coder"] == {"use": "range"}
+    assert variants[2][1]["codec"]["transform"]["channels"] == 64
+    assert cfg["codec"]["coder"] == {"use": "ans"}  # the run config itself is unchanged
+    bad = GOOD + "  variants:\n    - {codec.coder: rnage}\n    - {train.steps: 3}\n    - 7\n"
+    assert problems(tmp_path, bad) == [
+        "P:21:21: codec.coder: unknown coder 'rnage'; did you mean 'range'? choices: ans, range",
+        "P:22:8: evaluate.variants[1].train.steps: a variant changes only how the trained model codes: "
+        "keys start with 'codec.'",
+        "P:23:7: evaluate.variants[2]: must be a mapping of codec key paths to values",
+    ]

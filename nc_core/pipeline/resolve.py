@@ -192,9 +192,18 @@ def _variants(doc: Document, base: Checker, registry, problems: list) -> list[tu
         return []
     out = []
     for i, entry in enumerate(entries):
+        here = ("evaluate", "variants", i)
+        if not isinstance(entry, dict) or not entry:
+            problems.append(Problem.at(doc.at(here), here, "must be a mapping of codec key paths to values"))
+            continue
+        foreign = [k for k in entry if not (isinstance(k, str) and k.startswith("codec."))]
+        for key in foreign:
+            problems.append(Problem.at(doc.at(here + (key,), key=True), here + (key,),
+                                       "a variant changes only how the trained model codes: keys start with 'codec.'"))
+        if foreign:
+            continue
         point = doc.copy()
         point.data.pop("sweep", None)  # a variant applies to every sweep point alike
-        here = ("evaluate", "variants", i)
         for key, value in entry.items():
             error = point.assign(_key_path(key), copy.deepcopy(value), doc.at(here + (key,), key=True), doc.at(here + (key,)))
             if error:

@@ -246,14 +246,6 @@ class Checker:
     # -- whole pipeline ------------------------------------------------------------------
     def cross_check(self, config: dict) -> None:
         """Rules spanning sections."""
-        for i, variant in enumerate(config.get("evaluate", {}).get("variants", []) or []):
-            if not isinstance(variant, dict) or not variant:
-                self.report(("evaluate", "variants", i), "must be a mapping of codec key paths to values")
-                continue
-            for key in variant:
-                if not (isinstance(key, str) and key.startswith("codec.")):
-                    self.report(("evaluate", "variants", i, key),
-                                "a variant changes only how the trained model codes: keys start with 'codec.'", key=True)
         if "train" not in config:
             return
         if isinstance(config.get("data"), dict) and "train" not in config["data"]:
