@@ -15,7 +15,12 @@ from nc_core.components.baselines import BZ2, LZMA, PNG, GZip, WebPLossless
 from nc_core.components.datasets import ArrayFile
 from nc_core.components.losses import NegativeLogLikelihood
 from nc_core.contracts import LosslessCodec, Payload
-from nc_core.runner.evaluate import ReconstructionMismatch, as_items, evaluate_lossless, evaluate_lossless_baseline
+from nc_core.runner.evaluate import (
+    ReconstructionMismatch,
+    as_items,
+    evaluate_lossless,
+    evaluate_lossless_baseline,
+)
 
 nc_ans = pytest.importorskip("nc_ans")
 
@@ -48,9 +53,9 @@ def test_npz_dataset_errors(npz, tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         ArrayFile(str(tmp_path / "missing.npz"))
     with pytest.raises(ValueError, match="no array 'x'"):
-        ArrayFile(str(path), key="x").items
+        list(ArrayFile(str(path), key="x").images())
     with pytest.raises(ValueError, match="beyond the 30 items"):
-        ArrayFile(str(path), stop=31).items
+        list(ArrayFile(str(path), stop=31).images())
     with pytest.raises(ValueError, match="threshold"):
         ArrayFile(str(path), binarize=0)
 
