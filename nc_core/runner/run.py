@@ -142,6 +142,8 @@ class Runner:
     def _run_lossless(self, runs, items, baselines) -> Path:
         """Train each point, code the whole test set as one file per codec and variant,
         decode and check it, and compare with the lossless baselines on the same items."""
+        for suffix, cfg in runs:
+            self._check_items(build_codec(cfg), items, suffix)
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.base)
         atomic_write(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
@@ -165,6 +167,17 @@ class Runner:
         report.write_lossless_report_md(self.run_dir / "report.md", f"nc run: {cfg0['name']}", rows, base_rows, notes)
         self.log(f"results: {self.run_dir}")
         return self.run_dir
+
+    @staticmethod
+    def _check_items(codec, items, suffix) -> None:
+        where = f" (sweep point {suffix})" if suffix else ""
+        shape = (items.shape[3], *items.shape[1:3])
+        if shape != tuple(codec.shape):
+            raise UserError(f"data.test: items are {list(shape)} (C x H x W) but codec.shape is "
+                            f"{list(codec.shape)}{where}")
+        if items.size and int(items.max()) > codec.levels:
+            raise UserError(f"data.test: item values reach {int(items.max())} but codec.levels is "
+                            f"{codec.levels}{where} (binarize the data, or raise levels)")
 
     def _train_and_evaluate_lossless(self, cfg, suffix, sub: Path, items, warm):
         results_path = sub / RESULTS

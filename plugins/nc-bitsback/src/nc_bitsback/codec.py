@@ -54,6 +54,8 @@ class BitsBackCodec(LosslessCodec):
             raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
         if not (initial_bits == "auto" or (isinstance(initial_bits, int) and initial_bits >= 0)):
             raise ValueError(f"initial_bits must be 'auto' or a number of bits >= 0, got {initial_bits!r}")
+        if levels < 1:
+            raise ValueError(f"levels (the largest item value) must be >= 1, got {levels}")
         if classical_items < 0:
             raise ValueError("classical_items must be >= 0")
         self.coder, self.shape, self.levels = coder, tuple(int(s) for s in shape), int(levels)
