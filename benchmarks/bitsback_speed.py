@@ -1,0 +1,83 @@
+"""Throughput of bits-back coding vs the model's forward time, side by side.
+
+For a trained lossless run (a run directory with ``model.pt``), on its test items:
+
+* **forward**: the float networks a chain evaluates per item (posterior and conditional
+  networks, one posterior sample), batched over all items: the model's own cost;
+* **compress** / **decompress**: ``compress_set`` / ``decompress_set`` of the whole set (exact
+  fixed-point networks, bucket and pixel tables, ANS, container), items one by one as the
+  chain requires.
+
+Prints items/s and the ratios compress/forward and decompress/forward (medians of
+``--repeats`` interleaved runs). ``--precisions 8 10 12`` also codes the set with other
+latent bucket precisions on the same weights and prints file size / model -ELBO for each.
+
+    python benchmarks/bitsback_speed.py RUN_DIR [--items N] [--repeats 3] [--precisions 8 10 12 14]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nc_core.pipeline import build, load_pipeline
+from nc_core.runner.evaluate import as_items
+from nc_core.runner.run import PIPELINE_FILE, build_codec, load_model
+
+
+def _timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--items", type=int, default=0, help="first N test items (default: all)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precisions", type=int, nargs="*", default=[])
+    args = parser.parse_args()
+
+    config = load_pipeline(args.run_dir / PIPELINE_FILE).config
+    codec = load_model(args.run_dir)
+    items = as_items(list(build(config["data"]["test"], "dataset").images()))
+    items = items[: args.items or len(items)]
+    chw = np.ascontiguousarray(items.transpose(0, 3, 1, 2))
+    x = torch.from_numpy(chw).float() / codec.levels
+    samples = {"forward": [], "compress": [], "decompress": []}
+    for _ in range(args.repeats):
+        with torch.no_grad():
+            samples["forward"].append(_timed(lambda: codec(x))[0])
+        t, data = _timed(lambda: codec.compress_set(chw))
+        samples["compress"].append(t)
+        t, back = _timed(lambda data=data: codec.decompress_set(data))
+        samples["decompress"].append(t)
+        assert np.array_equal(back, chw)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    n = len(chw)
+    print(f"{config['name']}: {n} items, {len(data)} bytes, torch threads {torch.get_num_threads()}")
+    print("| step | seconds | items/s | ratio to forward |")
+    print("|---|---|---|---|")
+    for key in ("forward", "compress", "decompress"):
+        print(f"| {key} | {med[key]:.3f} | {n / med[key]:.0f} | {med[key] / med['forward']:.1f} |")
+    if args.precisions:
+        model_bits = float(np.sum(codec.model_bits(chw)))
+        print("\n| precision (bits per latent) | bits/dim | file / model -ELBO |")
+        print("|---|---|---|")
+        for p in args.precisions:
+            cfg = {**config["codec"], "precision": p}
+            other = build_codec({**config, "codec": cfg})
+            other.load_state_dict(codec.state_dict())
+            other.eval()
+            size = len(other.compress_set(chw)) * 8
+            print(f"| {p} | {size / chw.size:.4f} | {size / model_bits:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
