@@ -48,6 +48,7 @@ __all__ = [
     "Categorical",
     "IndexedTables",
     "FAMILIES",
+    "bin_masses",
     "closed_categorical",
     "information_bits",
     "edge_split",
@@ -202,6 +203,17 @@ class Categorical:
         if p.ndim == 1:
             return p[k].reshape(self.shape)
         return p[np.arange(p.shape[0]), k].reshape(self.shape)
+
+
+def bin_masses(t: np.ndarray, cdf) -> np.ndarray:
+    """Masses of the bins between consecutive standardised edges ``t`` (last axis, from
+    ``-inf`` to ``+inf``) under a symmetric distribution with CDF ``cdf``: bins below the
+    centre from the CDF, bins above it from the survival function ``cdf(-t)``, so small
+    masses in either tail keep their precision. Element by element: with a scalar ``cdf``
+    (scipy's ``ndtr``, ``expit``) the result does not depend on the array's shape."""
+    lower = np.diff(cdf(t), axis=-1)
+    upper = -np.diff(cdf(-t), axis=-1)
+    return np.maximum(np.where(t[..., :-1] >= 0, upper, lower), 0.0)
 
 
 def closed_categorical(probs, offset: int = 0, shape=None) -> Categorical:

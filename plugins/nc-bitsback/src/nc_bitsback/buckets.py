@@ -20,7 +20,7 @@ import functools
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from nc_core.coding import Categorical, closed_categorical
+from nc_core.coding import Categorical, bin_masses, closed_categorical
 
 
 @functools.lru_cache(maxsize=8)
@@ -60,13 +60,3 @@ class Buckets:
         mean = np.asarray(mean, dtype=np.float64).reshape(-1, 1)
         scale = np.asarray(scale, dtype=np.float64).reshape(-1, 1)
         return closed_categorical(bin_masses((self.edges[None, :] - mean) / scale, ndtr))
-
-
-def bin_masses(t: np.ndarray, cdf) -> np.ndarray:
-    """Masses of the bins between consecutive standardised edges ``t`` (rows, ``-inf`` ..
-    ``+inf``) under a symmetric distribution with CDF ``cdf``: bins below the centre from the
-    CDF, bins above it from the survival function ``cdf(-t)``, so small masses in either
-    tail keep their precision."""
-    lower = np.diff(cdf(t), axis=-1)
-    upper = -np.diff(cdf(-t), axis=-1)
-    return np.maximum(np.where(t[..., :-1] >= 0, upper, lower), 0.0)

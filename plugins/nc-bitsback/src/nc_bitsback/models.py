@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from scipy.special import expit
 from torch import nn
 
-from nc_bitsback.buckets import bin_masses
-from nc_core.coding import Categorical, closed_categorical
+from nc_core.coding import Categorical, bin_masses, closed_categorical
 from nc_core.exact import ExactNet, from_fixed, to_fixed
 
 LOG2 = math.log(2.0)
