@@ -8,3 +8,10 @@ def nc_register_coders():
     from nc_arith.coder import RangeCoder
 
     return [RangeCoder]
+
+
+@hookimpl
+def nc_register_codecs():
+    from nc_arith.pixelcnn import CODECS
+
+    return CODECS
