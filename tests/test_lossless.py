@@ -128,3 +128,19 @@ def test_evaluate_lossless_counts_every_byte_and_checks_values():
 def test_as_items_needs_one_shape():
     with pytest.raises(ValueError, match="one shape"):
         as_items([("a", np.zeros((2, 2, 1), np.uint8)), ("b", np.zeros((3, 2, 1), np.uint8))])
+
+
+def test_image_folder_crop_yields_centre_crops(tmp_path):
+    from PIL import Image
+
+    from nc_core.components.datasets import ImageFolder
+
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8), rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(a).save(tmp_path / "a.png")
+    Image.fromarray(b).save(tmp_path / "b.png")
+    items = dict(ImageFolder(str(tmp_path), patch=16, crop=20).images())
+    np.testing.assert_array_equal(items["a"], a[10:30, 5:25])
+    np.testing.assert_array_equal(items["b"], b[5:25, 10:30])
+    with pytest.raises(ValueError, match="smaller than crop=31"):
+        list(ImageFolder(str(tmp_path), patch=16, crop=31).images())

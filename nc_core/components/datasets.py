@@ -83,12 +83,18 @@ class _InMemoryImages(Dataset):
 
 
 class ImageFolder(_InMemoryImages):
-    """Every image file directly inside ``path`` (sorted by name); ``limit`` keeps the first N."""
+    """Every image file directly inside ``path`` (sorted by name); ``limit`` keeps the first N;
+    ``crop`` makes evaluation yield each image's centre ``crop x crop`` (items of one shape,
+    as lossless pipelines need) instead of the whole image."""
 
     name = "image-folder"
 
-    def __init__(self, path: str, patch: int = 256, batch: int = 8, limit: int | None = None):
+    def __init__(self, path: str, patch: int = 256, batch: int = 8, limit: int | None = None,
+                 crop: int | None = None):
         super().__init__(patch, batch)
+        if crop is not None and crop < 1:
+            raise ValueError(f"crop must be positive, got {crop}")
+        self.crop = crop
         self.path = expand_path(path)
         if not self.path.is_dir():
             raise ValueError(f"image folder {str(self.path)!r} does not exist")
@@ -100,6 +106,18 @@ class ImageFolder(_InMemoryImages):
 
     def _load(self):
         return [(f.stem, load_rgb(f)) for f in self.files]
+
+    def images(self) -> Iterator[tuple[str, np.ndarray]]:
+        if self.crop is None:
+            yield from self.loaded
+            return
+        c = self.crop
+        for name, img in self.loaded:
+            h, w = img.shape[:2]
+            if min(h, w) < c:
+                raise ValueError(f"image {name!r} ({w}x{h}) is smaller than crop={c}")
+            top, left = (h - c) // 2, (w - c) // 2
+            yield name, np.ascontiguousarray(img[top : top + c, left : left + c])
 
 
 #: photos shipped inside scikit-image's wheel (no download); test images are kept out of train
