@@ -1,18 +1,19 @@
-"""Throughput of bits-back coding vs the model's forward time, side by side.
+"""Throughput of lossless coding (bits-back chains, PixelCNN) vs the model's forward time.
 
 For a trained lossless run (a run directory with ``model.pt``), on its test items:
 
-* **forward**: the float networks a chain evaluates per item (posterior and conditional
-  networks, one posterior sample), batched over all items: the model's own cost;
+* **forward**: the model's float forward pass over all items, batched (a VAE's posterior and
+  conditional networks with one posterior sample; a PixelCNN's one pass): its own cost;
 * **compress** / **decompress**: ``compress_set`` / ``decompress_set`` of the whole set (exact
-  fixed-point networks, bucket and pixel tables, ANS, container), items one by one as the
-  chain requires.
+  fixed-point networks, coding tables, entropy coder, container), in the order the coding
+  needs: item by item for a chain, position by position for a PixelCNN's decoder.
 
-Prints items/s and the ratios compress/forward and decompress/forward (medians of
-``--repeats`` interleaved runs). ``--precisions 8 10 12`` also codes the set with other
-latent bucket precisions on the same weights and prints file size / model -ELBO for each.
+Prints items/s, megapixels/s and the ratios compress/forward and decompress/forward (medians
+of ``--repeats`` interleaved runs). For bits-back codecs, ``--precisions 8 10 12`` also codes
+the set with other latent bucket precisions on the same weights and prints file size /
+model -ELBO for each.
 
-    python benchmarks/bitsback_speed.py RUN_DIR [--items N] [--repeats 3] [--precisions 8 10 12 14]
+    python benchmarks/lossless_speed.py RUN_DIR [--items N] [--repeats 3] [--precisions 8 10 12 14]
 """
 
 from __future__ import annotations
@@ -60,12 +61,14 @@ def main() -> None:
         samples["decompress"].append(t)
         assert np.array_equal(back, chw)
     med = {k: statistics.median(v) for k, v in samples.items()}
-    n = len(chw)
-    print(f"{config['name']}: {n} items, {len(data)} bytes, torch threads {torch.get_num_threads()}")
-    print("| step | seconds | items/s | ratio to forward |")
-    print("|---|---|---|---|")
+    n, pixels = len(chw), chw.shape[0] * chw.shape[2] * chw.shape[3]
+    print(f"{config['name']}: {n} items of {list(chw.shape[1:])}, {len(data)} bytes, "
+          f"torch threads {torch.get_num_threads()}")
+    print("| step | seconds | items/s | Mpx/s | ratio to forward |")
+    print("|---|---|---|---|---|")
     for key in ("forward", "compress", "decompress"):
-        print(f"| {key} | {med[key]:.3f} | {n / med[key]:.0f} | {med[key] / med['forward']:.1f} |")
+        print(f"| {key} | {med[key]:.3f} | {n / med[key]:.1f} | {pixels / med[key] / 1e6:.3f} | "
+              f"{med[key] / med['forward']:.1f} |")
     if args.precisions:
         model_bits = float(np.sum(codec.model_bits(chw)))
         print("\n| precision (bits per latent) | bits/dim | file / model -ELBO |")
