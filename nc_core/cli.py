@@ -40,14 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list installed plugins and their components")
     pl.add_argument("--json", action="store_true")
 
-    c = sub.add_parser("compress", help="compress an image with a trained model")
+    c = sub.add_parser("compress", help="compress an image (or, for a lossless model, a .npz set) with a trained model")
     c.add_argument("--model", required=True, help="run directory holding model.pt")
-    c.add_argument("input")
+    c.add_argument("input", help="an image, or a .npz file whose 'data' array holds N x H x W (x C) uint8 items")
     c.add_argument("-o", "--output", required=True)
 
-    d = sub.add_parser("decompress", help="decompress an nc file to PNG")
+    d = sub.add_parser("decompress", help="decompress an nc file to PNG (or to .npz for a set)")
     d.add_argument("input")
-    d.add_argument("-o", "--output", required=True)
+    d.add_argument("-o", "--output", required=True, help="a .png, or a .npz for a set of items")
     d.add_argument("--model", help="run directory holding model.pt (default: search --models)")
     d.add_argument("--models", default=os.environ.get("NC_MODELS", "runs"),
                    help="folder searched for the model matching the file (default: $NC_MODELS or runs)")
@@ -95,25 +95,54 @@ def cmd_plugins(args) -> int:
     return EXIT_OK
 
 
-def _read_image(path: str):
-    from PIL import UnidentifiedImageError
-
-    from nc_core.components.datasets import load_rgb
+def _read_image(path: str, mode: str = "RGB"):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        return load_rgb(Path(path))
+        with Image.open(Path(path)) as im:
+            return np.asarray(im.convert(mode), dtype=np.uint8).copy()
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"{path}: not a readable image ({exc})") from None
 
 
+def _read_items(path: str):
+    """A .npz file's ``data`` array as ``N x C x H x W`` items."""
+    import numpy as np
+
+    try:
+        with np.load(path) as arrays:
+            if "data" not in arrays:
+                raise UserError(f"{path}: no 'data' array (has {', '.join(arrays) or 'none'})")
+            a = arrays["data"]
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+    if a.dtype != np.uint8 or a.ndim not in (3, 4):
+        raise UserError(f"{path}: 'data' must be uint8 N x H x W (x C), got {a.dtype} {a.shape}")
+    return (a[:, None] if a.ndim == 3 else a.transpose(0, 3, 1, 2)).astype(np.int64)
+
+
 def cmd_compress(args) -> int:
+    from nc_core.contracts import LosslessCodec
     from nc_core.runner.run import load_model
 
-    image = _read_image(args.input)
     codec = load_model(Path(args.model))
-    data = codec.compress(image)
+    if isinstance(codec, LosslessCodec):
+        if args.input.endswith(".npz"):
+            items = _read_items(args.input)
+        else:  # one image, grey for a one-channel model
+            image = _read_image(args.input, "L" if codec.shape[0] == 1 else "RGB")
+            items = (image[None, None] if image.ndim == 2 else image.transpose(2, 0, 1)[None]).astype("int64")
+        try:
+            data = codec.compress_set(items)
+        except ValueError as exc:  # items that do not fit the model
+            raise UserError(f"{args.input}: {exc}") from None
+    else:
+        data = codec.compress(_read_image(args.input))
     atomic_write(args.output, data)
     return EXIT_OK
 
@@ -132,9 +161,11 @@ def find_model(models: Path, weights: str) -> Path:
 
 
 def cmd_decompress(args) -> int:
+    import numpy as np
     from PIL import Image
 
     from nc_core import container
+    from nc_core.contracts import LosslessCodec
     from nc_core.runner.run import load_model
 
     try:
@@ -143,7 +174,20 @@ def cmd_decompress(args) -> int:
         raise UserError(f"{args.input}: {exc.strerror or exc}") from None
     _, weights = container.peek_weights(data)  # validates the file before any model is loaded
     run_dir = Path(args.model) if args.model else find_model(Path(args.models), weights)
-    image = load_model(run_dir).decompress(data)
+    codec = load_model(run_dir)
+    if isinstance(codec, LosslessCodec):
+        items = codec.decompress_set(data).astype(np.uint8)
+        if args.output.endswith(".npz"):
+            out = io.BytesIO()
+            np.savez(out, data=items[:, 0] if items.shape[1] == 1 else items.transpose(0, 2, 3, 1))
+            atomic_write(args.output, out.getvalue())
+            return EXIT_OK
+        if len(items) != 1:
+            raise UserError(f"{args.input} holds {len(items)} items: decompress to a .npz file")
+        image = items[0].transpose(1, 2, 0)
+        image = image[..., 0] if image.shape[-1] == 1 else image
+    else:
+        image = codec.decompress(data)
     png = io.BytesIO()
     Image.fromarray(image).save(png, format="PNG")
     atomic_write(args.output, png.getvalue())

@@ -79,3 +79,38 @@ def test_user_errors_are_one_line_exit_2(pipeline, capsys, override, message):
     code = main(["run", str(path), "--out", str(root / "bad"), "--quiet", "--set", override])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_cli_chain_round_trip_and_damaged_files(pipeline, capsys, tmp_path):
+    root, path = pipeline
+    out = root / "cli"
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--set", "evaluate.baselines=[]",
+                 "--set", "evaluate.variants=[]"]) == 0
+    assert main(["run", str(path), "--out", str(out / "other"), "--quiet", "--set", "seed=1",
+                 "--set", "evaluate.baselines=[]", "--set", "evaluate.variants=[]"]) == 0
+    (run_dir,) = (out / "tiny-bb").iterdir()
+    (other,) = (out / "other" / "tiny-bb").iterdir()
+    digits = (np.random.default_rng(7).integers(0, 256, (9, 7, 6)) >= 128).astype(np.uint8)
+    np.savez(tmp_path / "set.npz", data=digits)
+    chain, back = tmp_path / "set.nc", tmp_path / "back.npz"
+    assert main(["compress", "--model", str(run_dir), str(tmp_path / "set.npz"), "-o", str(chain)]) == 0
+    assert main(["decompress", str(chain), "-o", str(back), "--model", str(run_dir)]) == 0
+    np.testing.assert_array_equal(np.load(back)["data"], digits)
+    data = chain.read_bytes()
+    cases = {"truncated": data[: len(data) - 9], "corrupt": data[:40] + bytes([data[40] ^ 4]) + data[41:]}
+    for name, bad in cases.items():
+        (tmp_path / f"{name}.nc").write_bytes(bad)
+    capsys.readouterr()
+    for args in (["decompress", str(tmp_path / "truncated.nc"), "-o", str(tmp_path / "x.npz"), "--model", str(run_dir)],
+                 ["decompress", str(tmp_path / "corrupt.nc"), "-o", str(tmp_path / "x.npz"), "--model", str(run_dir)],
+                 ["decompress", str(chain), "-o", str(tmp_path / "x.npz"), "--model", str(other)],
+                 ["decompress", str(chain), "-o", str(tmp_path / "x.png"), "--model", str(run_dir)],
+                 ["compress", "--model", str(run_dir), str(tmp_path / "missing.npz"), "-o", str(tmp_path / "y.nc")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("nc: error:") and "\n" not in err, err
+    assert not (tmp_path / "x.npz").exists() and not (tmp_path / "x.png").exists()
+    eight_bit = np.full((2, 7, 6), 200, np.uint8)
+    np.savez(tmp_path / "eight.npz", data=eight_bit)
+    assert main(["compress", "--model", str(run_dir), str(tmp_path / "eight.npz"), "-o", str(tmp_path / "e.nc")]) == 2
+    assert "0..1" in capsys.readouterr().err
