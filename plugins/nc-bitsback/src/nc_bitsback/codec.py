@@ -58,6 +58,8 @@ class BitsBackCodec(LosslessCodec):
             raise ValueError(f"levels (the largest item value) must be >= 1, got {levels}")
         if classical_items < 0:
             raise ValueError("classical_items must be >= 0")
+        if classical_items and levels > 255:
+            raise ValueError("classical_items codes items as bytes: levels must be <= 255")
         self.coder, self.shape, self.levels = coder, tuple(int(s) for s in shape), int(levels)
         self.scheme, self.initial_bits, self.classical_items, self.seed = scheme, initial_bits, int(classical_items), int(seed)
         dims = int(np.prod(self.shape))
