@@ -102,8 +102,10 @@ class Runner:
                 kind = "lossless" if self.lossless else "lossy"
                 raise UserError(f"evaluate.baselines: {codecs[0].name!r} is "
                                 f"{'lossless' if codecs[0].lossless else 'lossy'}; this pipeline's codec is {kind}")
-        if self.lossless and (cfg0["evaluate"].get("refine")):
+        if self.lossless and cfg0["evaluate"].get("refine"):
             raise UserError("evaluate.refine: latent refinement is for lossy codecs")
+        if not self.lossless and cfg0["evaluate"].get("variants"):
+            raise UserError("evaluate.variants: coding variants are evaluated for lossless codecs only")
         return self._metrics(cfg0), baselines
 
     def run(self) -> Path:

@@ -105,3 +105,11 @@ def test_refine_with_a_codec_that_cannot_is_a_user_error(tmp_path, capsys):
     code, err = nc(capsys, "run", pipeline, "--out", tmp_path / "runs", "--quiet")
     assert code == 2 and "does not support latent refinement" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_variants_on_a_lossy_codec_are_a_user_error(tmp_path, capsys):
+    pipeline = tmp_path / "p.yaml"
+    text = PIPELINE.replace("ENTROPY", "scale-hyperprior").replace("CODER", "ans")
+    pipeline.write_text(text.replace("  refine: {steps: 2}\n", "  refine: {steps: 2}\n  variants:\n    - {codec.coder: range}\n"))
+    code, err = nc(capsys, "run", pipeline, "--out", tmp_path / "runs", "--quiet")
+    assert code == 2 and "lossless codecs only" in err and len(err.strip().splitlines()) == 1
