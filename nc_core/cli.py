@@ -189,7 +189,8 @@ def cmd_decompress(args) -> int:
     else:
         image = codec.decompress(data)
     png = io.BytesIO()
-    Image.fromarray(image).save(png, format="PNG")
+    # zlib level 1: several times faster than Pillow's default 6, and on photos barely larger
+    Image.fromarray(image).save(png, format="PNG", compress_level=1)
     atomic_write(args.output, png.getvalue())
     return EXIT_OK
 

@@ -161,21 +161,30 @@ def _deconv(x: torch.Tensor, layer: _Layer) -> torch.Tensor:
 
 
 def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
-    """Run a fixed-point program on fixed-point integers ``x`` (float64, CPU)."""
+    """Run a fixed-point program on fixed-point integers ``x`` (float64, CPU).
+
+    Every layer's input is clamped to ``+-ACT_LIMIT``; a product's sum is brought back to
+    ``ACT_BITS`` fraction bits by an exact division by ``2**e`` and a floor. Operations work in
+    place on tensors this function made (never on ``x``): the arithmetic is memory-bound."""
     limit = float(ACT_LIMIT << ACT_BITS)
     one = float(1 << ACT_BITS)
+    bounded = fresh = False  # x within +-limit already; x made here (so it may change in place)
     for layer in layers:
-        x = x.clamp(-limit, limit)
-        if layer.op == "conv":
-            x = torch.floor(_conv(x, layer) / layer.shift)
-        elif layer.op == "linear":
-            x = torch.floor((x @ layer.weight.T + layer.bias) / layer.shift)
-        elif layer.op == "deconv":
-            x = torch.floor(_deconv(x, layer) / layer.shift)
-        elif layer.op == "relu":
-            x = x.clamp_min(0)
-        else:  # halftanh: 0.5 * clamp(x, -1, 1), floored to the grid
-            x = torch.floor(x.clamp(-one, one) / 2)
+        if layer.op == "relu":
+            x = x.clamp_(0, limit) if fresh else x.clamp(0, limit)
+        elif layer.op == "halftanh":  # 0.5 * clamp(x, -1, 1), floored to the grid
+            x = (x.clamp_(-one, one) if fresh else x.clamp(-one, one)).div_(2).floor_()
+        else:
+            if not bounded:
+                x = x.clamp_(-limit, limit) if fresh else x.clamp(-limit, limit)
+            if layer.op == "conv":
+                x = _conv(x, layer)
+            elif layer.op == "linear":
+                x = torch.addmm(layer.bias, x, layer.weight.T)
+            else:
+                x = _deconv(x, layer)
+            x = x.div_(layer.shift).floor_()
+        fresh, bounded = True, layer.op in ("relu", "halftanh")
     return x
 
 

@@ -64,7 +64,7 @@ def load_model(run_dir: Path):
         hint = f"; pick one of its sweep points: {', '.join(subs)}" if subs else ""
         raise FileNotFoundError(f"{run_dir} holds no trained model ({MODEL}){hint}")
     codec = build_codec(load_pipeline(run_dir / PIPELINE_FILE).config)
-    codec.load_state_dict(load_weights(run_dir / MODEL))
+    codec.load_state_dict(load_weights(run_dir / MODEL), assign=True)  # no copy: loading is per file
     return codec.eval()
 
 
