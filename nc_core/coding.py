@@ -27,6 +27,8 @@ that decoded to an edge, an *overflow magnitude* ``m >= 0`` follows (``x = hi + 
 ``x = lo - m``), coded with :func:`overflow_digits` as an Elias-gamma style code of uniform
 digits. Symbols strictly inside the support cost nothing extra; an edge symbol costs its model
 probability plus ``overflow_bits(m)``. Nothing is ever clipped silently.
+A *closed* categorical (:func:`closed_categorical`) opts out: its edges are ordinary symbols
+and a symbol outside its range is refused (``ValueError``).
 
 :func:`information_bits` is the exact ideal cost ``-sum log2 P(x)`` of a symbol array under a
 distribution *including* overflow digits: the number a real coder's output is compared with.
