@@ -84,6 +84,23 @@ def test_tables_match_the_likelihoods(prior):
     assert information_bits(symbols, dist) == pytest.approx(expected, rel=1e-3)
 
 
+def test_a_collapsed_channel_costs_nothing(prior):
+    """A channel whose mass sits on one value (a dead latent): that value is interior to its
+    table, so it carries no escape digits and costs ~0 bits, as the likelihood says."""
+    with torch.no_grad():
+        for matrix in prior.matrices:
+            matrix.fill_(6.0)  # a very steep CDF ...
+        for bias in prior.biases:
+            bias.zero_()  # ... centred between -1/2 and 1/2 for every channel
+    prior.update()
+    dist = prior.coding_distribution((1, 4, 64, 64))
+    assert np.all(dist.offsets < 0) and np.all(dist.offsets + dist.lengths - 1 > 0)
+    zeros = np.zeros((1, 4, 64, 64), dtype=np.int64)
+    assert information_bits(zeros, dist) < 0.01 * zeros.size
+    expected = -np.log2(prior(torch.zeros(1, 4, 64, 64)).detach().double().numpy()).sum()
+    assert information_bits(zeros, dist) == pytest.approx(expected, abs=1.0)
+
+
 def test_tables_survive_a_state_dict_round_trip(prior):
     prior.update()
     fresh = DeepFactorized().bind(4)

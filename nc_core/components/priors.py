@@ -84,7 +84,8 @@ class DeepFactorized(ProbabilityModel, ResizingBuffers):
         """P([y - 1/2, y + 1/2]) for ``centres`` of shape ``(C, 1, n)``."""
         lower = self._logits(centres - 0.5)
         upper = self._logits(centres + 0.5)
-        sign = -torch.sign(lower + upper).detach()  # evaluate in the tail where it is accurate
+        # evaluate in the tail where it is accurate (never sign 0: a bin centred on the median)
+        sign = torch.where(lower + upper > 0, -1.0, 1.0).to(lower.dtype).detach()
         return torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -106,9 +107,9 @@ class DeepFactorized(ProbabilityModel, ResizingBuffers):
         for row, crow, lrow in zip(cdf, ccdf, logits):
             lo = int(np.searchsorted(row, half))  # first bin whose upper edge passes the tail
             hi = int(np.searchsorted(row, 1 - half))
-            hi = max(hi, lo + 1)
-            hi = min(hi, len(grid) - 1)
-            lo = min(lo, hi - 1)
+            # one more bin on each side: the edge symbols (which carry the escape) then hold
+            # only tail mass, never the likely values (a collapsed channel's single value)
+            lo, hi = max(lo - 1, 0), min(max(hi, lo) + 1, len(grid) - 1)
             # interior bin k: F(k + 1/2) - F(k - 1/2), from the tail where it is accurate
             upper_side = lrow[lo:hi] + lrow[lo + 1:hi + 1] > 0
             inner = np.where(upper_side, crow[lo:hi] - crow[lo + 1:hi + 1], row[lo + 1:hi + 1] - row[lo:hi])
