@@ -280,7 +280,7 @@ class Runner:
     def _report(self, cfg, nc_curve, budgets, baselines, n_images, refinements=()):
         points = [{k: nc_curve[k][i] for k in nc_curve if k not in ("name", "kind", "labels")}
                   for i in range(len(nc_curve["bpp"]))]
-        if len(points) > 1 or not (self.run_dir / RESULTS).exists():  # one run: written already
+        if cfg.get("sweep") or not (self.run_dir / RESULTS).exists():  # no sweep: written already
             report.write_results_json(self.run_dir / RESULTS, cfg["name"], f"nc {cfg['codec']['use']}", points)
         atomic_write(self.run_dir / BASELINES, json.dumps(baselines, indent=2) + "\n")
         curves = [nc_curve, *baselines]
