@@ -234,6 +234,20 @@ class Codec(Component):
         raise NotImplementedError
 
 
+def _unpack_and_decode(codec, data: bytes, decode):
+    """Check the container, then ``decode(payload)``; a coder that rejects a stream which
+    passed the CRC is a corrupt file too (:class:`~nc_core.container.ContainerError`)."""
+    from nc_core import container
+
+    payload = container.unpack(codec, data)
+    try:
+        return decode(payload)
+    except container.ContainerError:
+        raise
+    except ValueError as exc:
+        raise container.ContainerError(f"corrupt compressed stream ({exc})") from None
+
+
 class LearnedCodec(Codec, nn.Module):
     """A trainable codec.
 
@@ -281,15 +295,7 @@ class LearnedCodec(Codec, nn.Module):
         raise TypeError(f"codec {self.name!r} does not support latent refinement")
 
     def decompress(self, data: bytes) -> np.ndarray:
-        from nc_core import container
-
-        payload = container.unpack(self, data)
-        try:
-            return self.decode(payload)
-        except container.ContainerError:
-            raise
-        except ValueError as exc:  # a coder rejected a stream that passed the CRC
-            raise container.ContainerError(f"corrupt compressed stream ({exc})") from None
+        return _unpack_and_decode(self, data, self.decode)
 
 
 class LosslessCodec(Codec, nn.Module):
@@ -333,15 +339,7 @@ class LosslessCodec(Codec, nn.Module):
         return container.pack(self, self.encode_set(items, trace))
 
     def decompress_set(self, data: bytes) -> np.ndarray:
-        from nc_core import container
-
-        payload = container.unpack(self, data)
-        try:
-            return self.decode_set(payload)
-        except container.ContainerError:
-            raise
-        except ValueError as exc:  # a coder rejected a stream that passed the CRC
-            raise container.ContainerError(f"corrupt compressed stream ({exc})") from None
+        return _unpack_and_decode(self, data, self.decode_set)
 
     def compress(self, image: np.ndarray) -> bytes:
         """One ``H x W x C`` image (as datasets yield them) as a set of one."""

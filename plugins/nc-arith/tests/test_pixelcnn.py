@@ -49,12 +49,17 @@ def test_window_and_whole_image_give_the_same_integers():
             assert torch.equal(out[:, :, 0, 0], whole[:, :, i, j])
 
 
+def _ideal_bits(codec, items) -> float:
+    """-sum log2 P of ``items`` under the codec's exact coding distributions."""
+    x = codec._check_items(items)
+    out = codec.model.exact(codec._padded(x))
+    return sum(information_bits(s, d) for s, d in codec._groups(x, out))
+
+
 def test_coded_size_is_the_information_content():
     codec = make_codec(shape=(1, 6, 6), levels=1)
     items = np.random.default_rng(2).integers(0, 2, (50, 1, 6, 6))
-    x = codec._check_items(items)
-    out = codec.model.exact(codec._padded(x))
-    ideal = sum(information_bits(s, d) for s, d in codec._groups(x, out))
+    ideal = _ideal_bits(codec, items)
     payload = codec.encode_set(items)
     stream_bits = len(payload.streams[0]) * 8
     assert ideal < stream_bits < ideal * 1.01 + 96  # + the check word and the last partial word
@@ -64,9 +69,7 @@ def test_model_bits_match_the_coded_information_for_a_trained_like_model():
     """The float NLL and the exact coding tables agree (fixed point perturbs little)."""
     codec = make_codec(shape=(1, 6, 6), levels=1)
     items = np.random.default_rng(3).integers(0, 2, (40, 1, 6, 6))
-    x = codec._check_items(items)
-    out = codec.model.exact(codec._padded(x))
-    ideal = sum(information_bits(s, d) for s, d in codec._groups(x, out))
+    ideal = _ideal_bits(codec, items)
     assert abs(codec.model_bits(items).sum() - ideal) < 0.01 * ideal
 
 
