@@ -16,6 +16,7 @@ from nc_ans import AnsCoder
 from nc_arith import RangeCoder
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
+from nc_core.exact import to_fixed
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -109,6 +110,24 @@ def test_buckets_are_equal_mass_and_rows_are_normalised():
     np.testing.assert_allclose(rows[0], 1 / 256, atol=1e-9)  # N(0, 1) itself: uniform
     assert rows[2].argmax() == 0  # far below every edge: the lowest bucket
     assert b.index(b.centres).tolist() == list(range(256))
+
+
+def test_pixel_costs_in_training_and_coding_agree_even_for_outliers():
+    """A sharp pixel distribution far from the data: the float likelihood the model trains on
+    and reports, and the coder's closed tables, price every value the same (the uniform floor
+    keeps outliers near 20 bits, inside the coder's 24-bit precision)."""
+    codec = make_codec(levels=255, shape=(1, 2, 2))
+    last = codec.model.conditionals[0].net[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([-0.5, -0.5, 128 / 255 - 0.5, 0.5, -9.0, -9.0, -9.0, -9.0]))  # means 0, 0, 128, 255
+    z = torch.zeros(1, 6)
+    x = torch.tensor([[0, 255, 128, 0]])
+    float_bits = -codec.model._log_likelihood(x, codec.model.conditionals[0](z), coding=True) / np.log(2)
+    table = codec.model.likelihood_distribution(to_fixed(z))
+    table_bits = -np.log2(table.probabilities(x.numpy())).sum()
+    assert float_bits.item() == pytest.approx(table_bits, rel=1e-6)
+    assert 2 * 20 < table_bits < 2 * 20 + 0.1  # two outliers at the floor, two pixels nearly free
 
 
 def test_bad_input_is_a_clear_error():

@@ -7,7 +7,9 @@ the centre (mask "A"), ``layers`` 3x3 masked convolutions that include it (mask 
 the channels, with the later channels' means shifted linearly by the earlier channels' values
 (``coefficient in [-1, 1]``). Convolutions are unpadded on an input padded once by the
 receptive radius, so the same integer result comes from the whole image (the encoder, one
-pass) and from a window around one pixel (the decoder, pixel by pixel).
+pass) and from a window around one pixel (the decoder, pixel by pixel). The input carries a
+channel of ones that the padding sets to zero, so the network tells the image's border from
+mid-grey pixels (as in PixelCNN++).
 
 Coding: the symbols of all items are interleaved position by position (pixel ``(i, j)``,
 channel ``c`` of every item, then the next), so the decoder evaluates the network once per
@@ -48,17 +50,19 @@ class PixelCNN(nn.Module):
         self.channels, self.levels, self.mixtures = channels, levels, mixtures
         k, c = mixtures, channels
         self.params = k * (1 + 2 * c + (3 if c == 3 else 0))
-        modules: list[nn.Module] = [MaskedConv2d(c, hidden, 7, mask_type="A"), nn.ReLU()]
+        modules: list[nn.Module] = [MaskedConv2d(c + 1, hidden, 7, mask_type="A"), nn.ReLU()]
         for _ in range(layers):
             modules += [MaskedConv2d(hidden, hidden, 3, mask_type="B"), nn.ReLU()]
         modules += [nn.Conv2d(hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, self.params, 1)]
         self.net = ExactNet(*modules)
         self.radius = 3 + layers
 
-    def net_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Integer values -> padded network input (``values / levels - 1/2``, zeros around)."""
+    def net_input(self, x: torch.Tensor, fixed: bool = False) -> torch.Tensor:
+        """Integer values ``(N, C, H, W)`` -> padded network input: ``values / levels - 1/2``
+        and a channel of ones, zeros around (in fixed point with ``fixed``)."""
         r = self.radius
-        return F.pad(x / self.levels - 0.5, (r, r, r, r))
+        v = torch.cat([x / self.levels - 0.5, torch.ones_like(x[:, :1])], dim=1)
+        return F.pad(to_fixed(v) if fixed else v, (r, r, r, r))
 
     def _split(self, out):
         """Mixture logits ``(N, K, ...)``, raw means and log-scales ``(N, C, K, ...)``, raw
@@ -158,13 +162,9 @@ class PixelCNNCodec(LosslessCodec):
             raise ValueError(f"item values must lie in 0..{self.levels}")
         return a.astype(np.int64)
 
-    def _fixed_values(self, x: np.ndarray) -> torch.Tensor:
-        """Integer values as the network's fixed-point input (unpadded)."""
-        return to_fixed(torch.from_numpy(x).double() / self.levels - 0.5)
-
     def _padded(self, x: np.ndarray) -> torch.Tensor:
-        r = self.model.radius
-        return F.pad(self._fixed_values(x), (r, r, r, r))
+        """Integer items as the network's padded fixed-point input."""
+        return self.model.net_input(torch.from_numpy(x).double(), fixed=True)
 
     @staticmethod
     def _posterior(weights: np.ndarray, masses: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -218,7 +218,7 @@ class PixelCNNCodec(LosslessCodec):
                     items[:, c, i, j] = x
                     weights = self._posterior(weights, masses, x)
                     prev.append(x.astype(np.float64))
-                canvas[:, :, r + i, r + j] = self._fixed_values(items[:, :, i, j])
+                canvas[:, :c_count, r + i, r + j] = self._padded(items[:, :, i : i + 1, j : j + 1])[:, :c_count, r, r]
         decoder.finish()
         return items
 

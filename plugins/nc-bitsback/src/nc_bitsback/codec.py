@@ -83,7 +83,8 @@ class BitsBackCodec(LosslessCodec):
         torch.manual_seed(seed)
         try:
             x = torch.from_numpy(self._check_items(items))
-            return np.mean([self.model.negative_elbo_bits(x).double().numpy() for _ in range(samples)], axis=0)
+            return np.mean([self.model.negative_elbo_bits(x, coding=True).double().numpy() for _ in range(samples)],
+                           axis=0)
         finally:
             torch.set_rng_state(generator_state)
 
