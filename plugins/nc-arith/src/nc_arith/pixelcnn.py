@@ -3,9 +3,11 @@
 The model (van den Oord et al. 2016; PixelCNN++'s likelihood, Salimans et al. 2017) predicts
 each pixel from the pixels before it in raster order: a 7x7 masked convolution that excludes
 the centre (mask "A"), ``layers`` 3x3 masked convolutions that include it (mask "B") and two
-1x1 layers give, per pixel, ``mixtures`` logistic components over ``0 .. levels`` shared by
-the channels, with the later channels' means shifted linearly by the earlier channels' values
-(``coefficient in [-1, 1]``). Convolutions are unpadded on an input padded once by the
+1x1 layers, plus a linear 7x7 mask-A path from the input straight to the output (a learned
+linear predictor, as classical lossless coders use, which the network corrects), give, per
+pixel, ``mixtures`` logistic components over ``0 .. levels`` shared by the channels, with the
+later channels' means shifted linearly by the earlier channels' values (``coefficient in
+[-1, 1]``). Convolutions are unpadded on an input padded once by the
 receptive radius, so the same integer result comes from the whole image (the encoder, one
 pass) and from a window around one pixel (the decoder, pixel by pixel). The input carries a
 channel of ones that the padding sets to zero, so the network tells the image's border from
@@ -55,7 +57,14 @@ class PixelCNN(nn.Module):
             modules += [MaskedConv2d(hidden, hidden, 3, mask_type="B"), nn.ReLU()]
         modules += [nn.Conv2d(hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, self.params, 1)]
         self.net = ExactNet(*modules)
-        self.radius = 3 + layers
+        self.linear = ExactNet(MaskedConv2d(c + 1, self.params, 7, mask_type="A"))
+        self.layers, self.radius = layers, 3 + layers
+
+    def _add_linear(self, out, linear):
+        """The network's output plus the linear path's, cropped to it (the linear path has
+        the smaller receptive radius, so its unpadded output is ``layers`` wider each side)."""
+        m = self.layers
+        return out + linear[..., m : m + out.shape[-2], m : m + out.shape[-1]]
 
     def net_input(self, x: torch.Tensor, fixed: bool = False) -> torch.Tensor:
         """Integer values ``(N, C, H, W)`` -> padded network input: ``values / levels - 1/2``
@@ -78,7 +87,8 @@ class PixelCNN(nn.Module):
     # -- training ------------------------------------------------------------------------------
     def nll_bits(self, x: torch.Tensor) -> torch.Tensor:
         """Exact negative log-likelihood in bits per item (``x``: integer values, float)."""
-        logits, means, log_scales, coeffs = self._split(self.net(self.net_input(x)))
+        inp = self.net_input(x)
+        logits, means, log_scales, coeffs = self._split(self._add_linear(self.net(inp), self.linear(inp)))
         means = (means + 0.5) * self.levels
         if coeffs is not None:  # later channels' means follow the earlier channels' values
             a, b, g = coeffs.clamp(-1, 1).unbind(1)
@@ -91,7 +101,7 @@ class PixelCNN(nn.Module):
 
     # -- coding (numpy float64 from exact integers) ----------------------------------------------
     def exact(self, padded_fixed: torch.Tensor) -> np.ndarray:
-        return from_fixed(self.net.exact(padded_fixed)).numpy()
+        return from_fixed(self._add_linear(self.net.exact(padded_fixed), self.linear.exact(padded_fixed))).numpy()
 
     def channel_rows(self, out: np.ndarray, x_prev: list[np.ndarray], weights: np.ndarray | None, c: int):
         """Mixture rows ``(n, levels + 1)`` of channel ``c`` at one position for ``n`` items
