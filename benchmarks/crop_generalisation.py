@@ -4,9 +4,8 @@ For each trained model (a run directory holding model.pt), the estimated rate of
 image coded whole against the same pixels cut into ``--tile`` x ``--tile`` tiles (the
 training crop size). Tiles lose context at their borders, so a model that generalises codes
 the whole image cheaper; a model whose entropy networks only ever saw tiny side-information
-maps (all border) codes it dearer. Rates are ESTIMATES: ``-log2`` of the model's
-likelihoods of the rounded latents (which the coded files match to within 1 %, see
-benchmarks/results/README.md), not file sizes.
+maps (all border) codes it dearer. Rates are ESTIMATES, ``-log2`` of the model's
+likelihoods of the rounded latents, not file sizes.
 
     python benchmarks/crop_generalisation.py RUN_DIR [RUN_DIR ...] [--tile 96] [--images 24]
 """

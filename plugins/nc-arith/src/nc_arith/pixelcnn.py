@@ -7,9 +7,9 @@ the centre (mask "A"), ``layers`` 3x3 masked convolutions that include it (mask 
 linear predictor, as classical lossless coders use, which the network corrects), give, per
 pixel, ``mixtures`` logistic components over ``0 .. levels`` shared by the channels, with the
 later channels' means shifted linearly by the earlier channels' values (``coefficient in
-[-1, 1]``). Convolutions are unpadded on an input padded once by the
-receptive radius, so the same integer result comes from the whole image (the encoder, one
-pass) and from a window around one pixel (the decoder, pixel by pixel). The input carries a
+[-1, 1]``). Convolutions are unpadded on an input padded once by the receptive radius, so
+the same integer result comes from the whole image (the encoder, one pass) and from a window
+around one pixel (the decoder, pixel by pixel). The input carries a
 channel of ones that the padding sets to zero, so the network tells the image's border from
 mid-grey pixels (as in PixelCNN++).
 

@@ -4,7 +4,7 @@
 ``p(z_l | z_l+1)`` and posteriors ``q(z_1 | x)``, ``q(z_l+1 | z_l)`` (the Markov structure
 Bit-Swap needs). One latent layer is the plain VAE of BB-ANS. The likelihood ``p(x | z_1)``
 is Bernoulli (binarised data) or a discretised logistic over 0..255 (8-bit data, the
-PixelCNN++ form with the tails in the edge bins, mixed with a small uniform floor).
+PixelCNN++ form with the tails in the edge bins; for coding, mixed with a small uniform floor).
 
 Training uses the float networks and the continuous -ELBO (reparameterised, one sample).
 Coding uses the same networks in exact fixed point (:mod:`nc_core.exact`) and the discretised
