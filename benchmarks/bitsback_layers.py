@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from nc_bitsback.schemes import _fixed
+
 from nc_core.pipeline import build, load_pipeline
 from nc_core.runner.evaluate import as_items
 from nc_core.runner.run import PIPELINE_FILE, load_model
