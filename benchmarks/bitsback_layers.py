@@ -15,7 +15,6 @@ equal-mass buckets are widest. Sampled, so the totals differ from the chain's ra
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -51,20 +50,10 @@ def coded_terms(codec, items, rng) -> tuple[float, list[float]]:
 
 @torch.no_grad()
 def continuous_terms(model, items) -> tuple[float, list[float], list[float]]:
-    x = torch.from_numpy(items)
-    h, zs, log_q = model.net_input(x), [], []
-    for net in model.posteriors:
-        mean, scale = model._gaussian(net(h))
-        z = mean + scale * torch.randn_like(mean)
-        log_q.append(model._log_normal(z, mean, scale))
-        zs.append(z)
-        h = z
-    recon = -model._log_likelihood(x, model.conditionals[0](zs[0]), True) / math.log(2)
-    log_p = [model._log_normal(zs[i - 1], *model._gaussian(model.conditionals[i](zs[i]))) for i in range(1, len(zs))]
-    log_p.append(model._log_normal(zs[-1], torch.zeros_like(zs[-1]), torch.ones_like(zs[-1])))
-    kl = [float((q - p).mean()) / math.log(2) for p, q in zip(log_p, log_q)]
+    """Mean terms of the float model's -ELBO (coding likelihood) and each layer's tail share."""
+    recon, kls, zs = model.elbo_terms(torch.from_numpy(items), coding=True)
     tails = [float((z.abs() > 3.5).float().mean()) for z in zs]
-    return float(recon.mean()), kl, tails
+    return float(recon.mean()), [float(kl.mean()) for kl in kls], tails
 
 
 def main() -> None:

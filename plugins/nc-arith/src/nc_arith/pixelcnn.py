@@ -70,8 +70,12 @@ class PixelCNN(nn.Module):
         """Integer values ``(N, C, H, W)`` -> padded network input: ``values / levels - 1/2``
         and a channel of ones, zeros around (in fixed point with ``fixed``)."""
         r = self.radius
-        v = torch.cat([x / self.levels - 0.5, torch.ones_like(x[:, :1])], dim=1)
+        v = torch.cat([self.scaled(x), torch.ones_like(x[:, :1])], dim=1)
         return F.pad(to_fixed(v) if fixed else v, (r, r, r, r))
+
+    def scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer values as the network sees them: ``values / levels - 1/2``."""
+        return x / self.levels - 0.5
 
     def _split(self, out):
         """Mixture logits ``(N, K, ...)``, raw means and log-scales ``(N, C, K, ...)``, raw
@@ -228,7 +232,7 @@ class PixelCNNCodec(LosslessCodec):
                     items[:, c, i, j] = x
                     weights = self._posterior(weights, masses, x)
                     prev.append(x.astype(np.float64))
-                canvas[:, :c_count, r + i, r + j] = self._padded(items[:, :, i : i + 1, j : j + 1])[:, :c_count, r, r]
+                canvas[:, :c_count, r + i, r + j] = to_fixed(self.model.scaled(torch.from_numpy(items[:, :, i, j]).double()))
         decoder.finish()
         return items
 

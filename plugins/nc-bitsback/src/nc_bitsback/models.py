@@ -92,21 +92,25 @@ class MarkovVAE(nn.Module):
     def negative_elbo_bits(self, x: torch.Tensor, coding: bool = False) -> torch.Tensor:
         """One-sample estimate of -ELBO in bits, per item (reparameterised, differentiable):
         of the coding model (pixel floor included) with ``coding``, else the training one."""
+        recon, kls, _ = self.elbo_terms(x, coding)
+        return recon + sum(kls)
+
+    def elbo_terms(self, x: torch.Tensor, coding: bool = False):
+        """The -ELBO's terms in bits per item, from one posterior sample: ``-log p(x | z_1)``,
+        the per-layer ``log q(z_l | .) - log p(z_l | z_l+1)`` (bottom first), and the samples."""
         h = self.net_input(x)
-        log_q = 0.0
-        zs = []
+        log_q, zs = [], []
         for net in self.posteriors:
             mean, scale = self._gaussian(net(h))
             z = mean + scale * torch.randn_like(mean)
-            log_q = log_q + self._log_normal(z, mean, scale)
+            log_q.append(self._log_normal(z, mean, scale))
             zs.append(z)
             h = z
-        log_p = self._log_normal(zs[-1], torch.zeros_like(zs[-1]), torch.ones_like(zs[-1]))
-        for layer in range(len(zs) - 1):
-            mean, scale = self._gaussian(self.conditionals[layer + 1](zs[layer + 1]))
-            log_p = log_p + self._log_normal(zs[layer], mean, scale)
+        log_p = [self._log_normal(zs[layer], *self._gaussian(self.conditionals[layer + 1](zs[layer + 1])))
+                 for layer in range(len(zs) - 1)]
+        log_p.append(self._log_normal(zs[-1], torch.zeros_like(zs[-1]), torch.ones_like(zs[-1])))
         log_px = self._log_likelihood(x.reshape(x.shape[0], -1), self.conditionals[0](zs[0]), coding)
-        return (log_q - log_p - log_px) / LOG2
+        return -log_px / LOG2, [(q - p) / LOG2 for q, p in zip(log_q, log_p)], zs
 
     def _log_likelihood(self, x: torch.Tensor, out: torch.Tensor, coding: bool) -> torch.Tensor:
         if self.likelihood == "bernoulli":
