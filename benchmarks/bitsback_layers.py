@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from nc_bitsback.schemes import _fixed
 
+from nc_core.exact import to_fixed
+from nc_core.imaging import as_items
+from nc_core.models import PIPELINE_FILE, load_model
 from nc_core.pipeline import build, load_pipeline
-from nc_core.runner.evaluate import as_items
-from nc_core.runner.run import PIPELINE_FILE, load_model
 
 
 def coded_terms(codec, items, rng) -> tuple[float, list[float]]:
@@ -38,7 +38,7 @@ def coded_terms(codec, items, rng) -> tuple[float, list[float]]:
             p = p / p.sum(axis=1, keepdims=True)
             idx = np.array([rng.choice(p.shape[1], p=row) for row in p])
             kl[layer] += np.log2(p[np.arange(len(idx)), idx]).sum()
-            h = _fixed(buckets.centre(idx))
+            h = to_fixed(torch.from_numpy(np.ascontiguousarray(buckets.centre(idx))).reshape(1, -1))
             fixed.append(h)
             idxs.append(idx)
         recon -= np.log2(coder._conditional(0, fixed[0]).probabilities(x)).sum()

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from nc_core.runner.report import bd_table, load_results_json
+from nc_core.results import bd_table, load_results_json
 
 
 def _pct(v):

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import torch
 
-from nc_core.components.codecs import to_tensor
-from nc_core.components.datasets import load_rgb
-from nc_core.components.quantizers import Rounding
-from nc_core.pipeline import load_pipeline
-from nc_core.runner.run import PIPELINE_FILE, load_model
+from nc_core.imaging import load_rgb, to_tensor
+from nc_core.models import PIPELINE_FILE, load_model
+from nc_core.pipeline import build, load_pipeline
 
 
 @torch.no_grad()
@@ -53,7 +51,7 @@ def main() -> None:
     print(f"{'run':60} {'whole':>9} {'tiles':>9} {'whole/tiles':>11}")
     for run in args.runs:
         codec = load_model(run).eval()
-        codec.quantizer = Rounding()  # estimates of the rounded latents, as coded
+        codec.quantizer = build("round", "quantizer")  # estimates of the rounded latents, as coded
         whole = tiled = 0.0
         for f in files:
             x = to_tensor(load_rgb(f))

@@ -31,10 +31,9 @@ from pathlib import Path
 import torch
 
 from nc_core.cli import main as nc_main
-from nc_core.components.codecs import fixed_threads, pad_to, to_tensor
-from nc_core.components.datasets import load_rgb
-from nc_core.components.quantizers import Rounding
-from nc_core.runner.run import load_model
+from nc_core.imaging import fixed_threads, load_rgb, pad_to, to_tensor
+from nc_core.models import load_model
+from nc_core.pipeline import build
 
 
 def _timed(fn) -> float:
@@ -47,7 +46,7 @@ def _timed(fn) -> float:
 def forward_times(codec, image) -> tuple[float, float]:
     """(encoder-side, decoder-side) pure network forward time in seconds."""
     x = pad_to(to_tensor(image), codec.transform.stride)
-    entropy, q = codec.entropy, Rounding()
+    entropy, q = codec.entropy, build("round", "quantizer")
     t_ga = _timed(lambda: codec.transform.analysis(x))
     y = codec.transform.analysis(x)
     t_ha = _timed(lambda: entropy.hyper_analysis(y))

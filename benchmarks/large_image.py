@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nc_core.components.datasets import load_rgb
-from nc_core.runner.run import load_model
+from nc_core.imaging import load_rgb
+from nc_core.models import load_model
 
 WORK = Path(os.environ.get("TMPDIR", "/tmp")) / "nc-large-image"
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nc_core.imaging import as_items
+from nc_core.models import PIPELINE_FILE, build_codec, load_model
 from nc_core.pipeline import build, load_pipeline
-from nc_core.runner.evaluate import as_items
-from nc_core.runner.run import PIPELINE_FILE, build_codec, load_model
 
 
 def _timed(fn) -> tuple[float, object]:

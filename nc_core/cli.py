@@ -128,7 +128,7 @@ def _read_items(path: str):
 
 def cmd_compress(args) -> int:
     from nc_core.contracts import LosslessCodec
-    from nc_core.runner.run import load_model
+    from nc_core.models import load_model
 
     codec = load_model(Path(args.model))
     if isinstance(codec, LosslessCodec):
@@ -147,26 +147,13 @@ def cmd_compress(args) -> int:
     return EXIT_OK
 
 
-def find_model(models: Path, weights: str) -> Path:
-    """The run directory under ``models`` whose ``model.json`` has these weights."""
-    from nc_core.runner.train import MODEL_INFO
-
-    for info in sorted(models.rglob(MODEL_INFO)) if models.is_dir() else []:
-        try:
-            if json.loads(info.read_text()).get("weights") == weights:
-                return info.parent
-        except (OSError, ValueError):
-            continue
-    raise UserError(f"no model with weights {weights} under {models} (pass --model RUN_DIR)")
-
-
 def cmd_decompress(args) -> int:
     import numpy as np
     from PIL import Image
 
     from nc_core import container
     from nc_core.contracts import LosslessCodec
-    from nc_core.runner.run import load_model
+    from nc_core.models import find_model, load_model
 
     try:
         data = Path(args.input).read_bytes()

@@ -19,15 +19,29 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Sequence
 
 import torch
-
-from nc_core.contracts import Payload
 
 MAGIC = b"NC\xc0\xde"
 FORMAT_VERSION = 1
 WEIGHTS_HASH_BYTES = 8
 MAX_FIELDS = 1 << 16
+
+
+class Payload:
+    """What a codec's ``encode`` returns and its ``decode`` takes: coded streams plus the
+    integer header fields (shapes, seeds) needed to decode them. The container
+    (:mod:`nc_core.container`) adds framing, codec identity and integrity checks.
+    ``ideal_bits`` is the information content ``-sum log2 P`` of the coded symbols, when the
+    encoder knows it (reports compare the real stream size with it)."""
+
+    __slots__ = ("streams", "header", "ideal_bits")
+
+    def __init__(self, streams: Sequence[bytes], header: Sequence[int], ideal_bits: float | None = None):
+        self.streams = [bytes(s) for s in streams]
+        self.header = [int(h) for h in header]
+        self.ideal_bits = ideal_bits
 
 
 class ContainerError(ValueError):
@@ -162,6 +176,18 @@ def unpack(codec, data: bytes) -> Payload:
             f"file was made with other weights (weights {digest.hex()}, this model {codec_digest(codec).hex()})"
         )
     return payload
+
+
+def unpack_and_decode(codec, data: bytes, decode):
+    """Check the container, then ``decode(payload)``; a coder that rejects a stream which
+    passed the CRC is a corrupt file too (:class:`ContainerError`)."""
+    payload = unpack(codec, data)
+    try:
+        return decode(payload)
+    except ContainerError:
+        raise
+    except ValueError as exc:
+        raise ContainerError(f"corrupt compressed stream ({exc})") from None
 
 
 def peek_weights(data: bytes) -> tuple[str, str]:

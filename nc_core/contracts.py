@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from nc_core import container
 from nc_core.coding import CodingDistribution
+from nc_core.container import Payload
 
 __all__ = [
     "Component",
@@ -207,21 +209,6 @@ class Dataset(Component):
 # ------------------------------------------------------------------------------ codecs
 
 
-class Payload:
-    """What a codec's ``encode`` returns and its ``decode`` takes: coded streams plus the
-    integer header fields (shapes, seeds) needed to decode them. The container
-    (:mod:`nc_core.container`) adds framing, codec identity and integrity checks.
-    ``ideal_bits`` is the information content ``-sum log2 P`` of the coded symbols, when the
-    encoder knows it (reports compare the real stream size with it)."""
-
-    __slots__ = ("streams", "header", "ideal_bits")
-
-    def __init__(self, streams: Sequence[bytes], header: Sequence[int], ideal_bits: float | None = None):
-        self.streams = [bytes(s) for s in streams]
-        self.header = [int(h) for h in header]
-        self.ideal_bits = ideal_bits
-
-
 class Codec(Component):
     """Anything that turns an image into bytes and back."""
 
@@ -232,20 +219,6 @@ class Codec(Component):
 
     def decompress(self, data: bytes) -> np.ndarray:
         raise NotImplementedError
-
-
-def _unpack_and_decode(codec, data: bytes, decode):
-    """Check the container, then ``decode(payload)``; a coder that rejects a stream which
-    passed the CRC is a corrupt file too (:class:`~nc_core.container.ContainerError`)."""
-    from nc_core import container
-
-    payload = container.unpack(codec, data)
-    try:
-        return decode(payload)
-    except container.ContainerError:
-        raise
-    except ValueError as exc:
-        raise container.ContainerError(f"corrupt compressed stream ({exc})") from None
 
 
 class LearnedCodec(Codec, nn.Module):
@@ -259,8 +232,6 @@ class LearnedCodec(Codec, nn.Module):
     """
 
     def __init__(self):
-        from nc_core import container
-
         nn.Module.__init__(self)
         # the weights hash written into files must follow the weights actually loaded
         self.register_load_state_dict_post_hook(container.forget_digest)
@@ -275,8 +246,6 @@ class LearnedCodec(Codec, nn.Module):
         raise NotImplementedError
 
     def compress(self, image: np.ndarray) -> bytes:
-        from nc_core import container
-
         return container.pack(self, self.encode(image))
 
     def reconstruct(self, image: np.ndarray) -> np.ndarray:
@@ -295,7 +264,7 @@ class LearnedCodec(Codec, nn.Module):
         raise TypeError(f"codec {self.name!r} does not support latent refinement")
 
     def decompress(self, data: bytes) -> np.ndarray:
-        return _unpack_and_decode(self, data, self.decode)
+        return container.unpack_and_decode(self, data, self.decode)
 
 
 class LosslessCodec(Codec, nn.Module):
@@ -316,8 +285,6 @@ class LosslessCodec(Codec, nn.Module):
     levels: int
 
     def __init__(self):
-        from nc_core import container
-
         nn.Module.__init__(self)
         self.register_load_state_dict_post_hook(container.forget_digest)
 
@@ -334,12 +301,10 @@ class LosslessCodec(Codec, nn.Module):
         raise NotImplementedError
 
     def compress_set(self, items: np.ndarray, trace: list | None = None) -> bytes:
-        from nc_core import container
-
         return container.pack(self, self.encode_set(items, trace))
 
     def decompress_set(self, data: bytes) -> np.ndarray:
-        return _unpack_and_decode(self, data, self.decode_set)
+        return container.unpack_and_decode(self, data, self.decode_set)
 
     def compress(self, image: np.ndarray) -> bytes:
         """One ``H x W x C`` image (as datasets yield them) as a set of one."""

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from nc_core.coding import information_bits
-from nc_core.components.priors import DeepFactorized
 from nc_core.components.quantizers import AdditiveNoise, Dithered, Mixed, Rounding, StraightThrough
 from nc_core.components.transforms import FactorizedTransform
+from nc_core.layers import DeepFactorized
 
 
 def test_test_time_rounding_with_offset():

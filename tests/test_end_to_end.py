@@ -17,8 +17,9 @@ import pytest
 from PIL import Image
 
 from nc_core.cli import main
-from nc_core.components.datasets import Samples, load_rgb
-from nc_core.runner.run import load_model
+from nc_core.components.datasets import Samples
+from nc_core.imaging import load_rgb
+from nc_core.models import load_model
 
 NC = [sys.executable, "-m", "nc_core"]
 

@@ -15,12 +15,8 @@ from nc_core.components.baselines import BZ2, LZMA, PNG, GZip, WebPLossless
 from nc_core.components.datasets import ArrayFile
 from nc_core.components.losses import NegativeLogLikelihood
 from nc_core.contracts import LosslessCodec, Payload
-from nc_core.runner.evaluate import (
-    ReconstructionMismatch,
-    as_items,
-    evaluate_lossless,
-    evaluate_lossless_baseline,
-)
+from nc_core.imaging import as_items
+from nc_core.runner.evaluate import ReconstructionMismatch, evaluate_lossless, evaluate_lossless_baseline
 
 nc_ans = pytest.importorskip("nc_ans")
 

@@ -17,58 +17,16 @@ import lzma
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image, features
+from PIL import Image
 
+from nc_core import baselines
+from nc_core._deprecation import moved
 from nc_core.contracts import Baseline
 
-__all__ = ["AVIF", "BZ2", "GZip", "JPEG", "JPEG2000", "LZMA", "PNG", "PillowBaseline", "WebP", "WebPLossless"]
+__all__ = ["AVIF", "BZ2", "GZip", "JPEG", "JPEG2000", "LZMA", "PNG", "WebP", "WebPLossless"]
 
 
-class PillowBaseline(Baseline):
-    """Shared Pillow plumbing: subclasses set ``format``, ``feature`` and ``save_options()``."""
-
-    format: ClassVar[str]  # Pillow format name for Image.save
-    feature: ClassVar[str]  # PIL.features name of the plugin
-    quality_range: ClassVar[tuple[int, int]] = (0, 100)
-
-    def __init__(self, quality: int):
-        if not features.check(self.feature):
-            raise RuntimeError(
-                f"baseline {self.name!r} needs Pillow's {self.feature!r} support, which this "
-                f"Pillow ({features.version('pil')}) lacks; install a Pillow wheel built with it"
-            )
-        lo, hi = self.quality_range
-        if isinstance(quality, bool) or not isinstance(quality, int) or not lo <= quality <= hi:
-            raise ValueError(
-                f"baseline {self.name!r}: quality must be an integer in [{lo}, {hi}], "
-                f"got {quality!r}"
-            )
-        super().__init__(quality)
-
-    @classmethod
-    def available(cls) -> bool:
-        """Whether this Pillow can encode the format."""
-        return bool(features.check(cls.feature))
-
-    def save_options(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def compress(self, image: np.ndarray) -> bytes:
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected a uint8 H x W x 3 image, got {image.dtype} {image.shape}")
-        buf = io.BytesIO()
-        Image.fromarray(image, "RGB").save(buf, format=self.format, **self.save_options())
-        return buf.getvalue()
-
-    def decompress(self, data: bytes) -> np.ndarray:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(quality={self.quality})"
-
-
-class JPEG(PillowBaseline):
+class JPEG(baselines.PillowBaseline):
     """Baseline JPEG (libjpeg via Pillow), 4:2:0 chroma subsampling, standard tables, no
     Huffman optimisation: Pillow's defaults, as in CompressAI's published JPEG curve."""
 
@@ -91,7 +49,7 @@ class JPEG(PillowBaseline):
         return {"quality": self.quality, "subsampling": self._SUBSAMPLING[self.subsampling]}
 
 
-class WebP(PillowBaseline):
+class WebP(baselines.PillowBaseline):
     """Lossy WebP (libwebp via Pillow), default method 4, 4:2:0."""
 
     name = "webp"
@@ -103,7 +61,7 @@ class WebP(PillowBaseline):
         return {"quality": self.quality, "method": 4}
 
 
-class AVIF(PillowBaseline):
+class AVIF(baselines.PillowBaseline):
     """AVIF (libavif via Pillow's built-in plugin; AOM encoder where present), 4:2:0, full range.
 
     ``speed=6`` (libavif's default) takes ~0.5 s per Kodak image on two cores; ``speed=8`` is
@@ -126,7 +84,7 @@ class AVIF(PillowBaseline):
         return {"quality": self.quality, "speed": self.speed, "subsampling": "4:2:0"}
 
 
-class JPEG2000(PillowBaseline):
+class JPEG2000(baselines.PillowBaseline):
     """JPEG 2000 (OpenJPEG via Pillow): irreversible 9/7 wavelet, colour transform (ICT) on,
     one quality layer, raw codestream (``.j2k``, no JP2 box overhead).
 
@@ -161,7 +119,7 @@ def _check_items(items: np.ndarray) -> np.ndarray:
     return a
 
 
-class _LosslessImage(PillowBaseline):
+class _LosslessImage(baselines.PillowBaseline):
     """Per-item lossless image files. Binary items (all values 0/1) are stored as 1-bit
     images where the format has them, grey items as grey."""
 
@@ -292,3 +250,5 @@ class LZMA(_General):
 
 
 BASELINES = [JPEG, WebP, AVIF, JPEG2000, PNG, WebPLossless, GZip, BZ2, LZMA]
+
+__getattr__ = moved(__name__, {"PillowBaseline": "nc_core.baselines"})

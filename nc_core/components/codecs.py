@@ -6,57 +6,17 @@ Evaluation and decoding share one path (``_synthesize`` from integer symbols), s
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from nc_core import imaging
+from nc_core._deprecation import moved
 from nc_core.coders import decode_all, encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
 from nc_core.contracts import Coder, LearnedCodec, Payload, ProbabilityModel, Quantizer, Transform
-
-MAX_SIDE = 1 << 16
-
-
-#: the decoder's synthesis always runs with this many torch threads (see fixed_threads)
-SYNTHESIS_THREADS = 2
-
-
-@contextlib.contextmanager
-def fixed_threads(threads: int = SYNTHESIS_THREADS):
-    """Run torch ops with a fixed thread count. Convolutions split their float reductions by
-    thread count, so the same symbols could decode to pixels one level apart under another
-    ``OMP_NUM_THREADS`` or on a machine with more cores; a fixed count (a number of threads,
-    not of cores: work is partitioned the same way on any machine) makes the pixels
-    independent of both while still using two cores."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 ``H x W x 3`` -> float ``1 x 3 x H x W`` in [0, 1]."""
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected a uint8 H x W x 3 image, got {image.dtype} {image.shape}")
-    return torch.tensor(image).permute(2, 0, 1)[None].float().div(255.0)  # a copy: inputs may be read-only
-
-
-def to_image(x: torch.Tensor) -> np.ndarray:
-    """float ``1 x 3 x H x W`` -> uint8 ``H x W x 3`` (clamped, rounded half to even)."""
-    return x.clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
-
-
-def pad_to(x: torch.Tensor, stride: int) -> torch.Tensor:
-    """Replicate-pad right and bottom to a multiple of ``stride`` (cropped back on decode)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % stride, (-w) % stride
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
 class TransformCoding(LearnedCodec):
@@ -84,17 +44,17 @@ class TransformCoding(LearnedCodec):
 
     # -- coding -----------------------------------------------------------------------------
     def _analyse(self, image: np.ndarray) -> torch.Tensor:
-        x = pad_to(to_tensor(image), self.transform.stride)
+        x = imaging.pad_to(imaging.to_tensor(image), self.transform.stride)
         return self.quantizer.quantize(self.transform.analysis(x), seed=self.seed)
 
     def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
-        """The decoder's synthesis, independent of the thread count (see :func:`fixed_threads`)."""
-        with fixed_threads():
+        """The decoder's synthesis, independent of the thread count (see :func:`nc_core.imaging.fixed_threads`)."""
+        with imaging.fixed_threads():
             return self.transform.synthesis(y_hat)
 
     def _synthesize(self, symbols: torch.Tensor, height: int, width: int, seed: int) -> np.ndarray:
         y_hat = self.quantizer.dequantize(symbols, seed=seed)
-        return to_image(self.synthesize(y_hat)[..., :height, :width])
+        return imaging.to_image(self.synthesize(y_hat)[..., :height, :width])
 
     @torch.no_grad()
     def reconstruct(self, image: np.ndarray) -> np.ndarray:
@@ -114,7 +74,7 @@ class TransformCoding(LearnedCodec):
         if len(payload.header) != 3 or len(payload.streams) != 1:
             raise ContainerError("corrupt file (unexpected header layout for transform-coding)")
         height, width, seed = payload.header
-        if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+        if not (0 < height <= imaging.MAX_SIDE and 0 < width <= imaging.MAX_SIDE):
             raise ContainerError(f"corrupt file (image size {height}x{width})")
         s = self.transform.stride
         shape = (1, self.transform.latent_channels, math.ceil(height / s), math.ceil(width / s))
@@ -123,3 +83,5 @@ class TransformCoding(LearnedCodec):
 
 
 CODECS = [TransformCoding]
+
+__getattr__ = moved(__name__, {name: "nc_core.imaging" for name in ("MAX_SIDE", "SYNTHESIS_THREADS", "fixed_threads", "pad_to", "to_image", "to_tensor")})

@@ -8,39 +8,15 @@ in memory; evaluation yields whole images in name order. Paths may use ``${NC_DA
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
-from PIL import Image
 
+from nc_core import files, imaging
+from nc_core._deprecation import moved
 from nc_core.contracts import Dataset
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
-
-_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
-
-
-def expand_path(path: str) -> Path:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
-
-    def sub(match: re.Match) -> str:
-        name, default = match.group(1), match.group(2)
-        value = os.environ.get(name) or default
-        if value is None:
-            raise ValueError(f"environment variable {name} is not set (in path {path!r})")
-        return value
-
-    return Path(_VAR.sub(sub, path)).expanduser()
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    """An image file as uint8 ``H x W x 3`` (alpha dropped, grey expanded)."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
 class _InMemoryImages(Dataset):
@@ -95,17 +71,17 @@ class ImageFolder(_InMemoryImages):
         if crop is not None and crop < 1:
             raise ValueError(f"crop must be positive, got {crop}")
         self.crop = crop
-        self.path = expand_path(path)
+        self.path = files.expand_path(path)
         if not self.path.is_dir():
             raise ValueError(f"image folder {str(self.path)!r} does not exist")
-        self.files = sorted(f for f in self.path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        self.files = sorted(f for f in self.path.iterdir() if f.suffix.lower() in imaging.IMAGE_SUFFIXES)
         if limit is not None:
             self.files = self.files[:limit]
         if not self.files:
-            raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {str(self.path)!r}")
+            raise ValueError(f"no images ({', '.join(sorted(imaging.IMAGE_SUFFIXES))}) in {str(self.path)!r}")
 
     def _load(self):
-        return [(f.stem, load_rgb(f)) for f in self.files]
+        return [(f.stem, imaging.load_rgb(f)) for f in self.files]
 
     def images(self) -> Iterator[tuple[str, np.ndarray]]:
         if self.crop is None:
@@ -143,7 +119,7 @@ class Samples(_InMemoryImages):
         import skimage.data
 
         folder = Path(skimage.data.__file__).parent
-        return [(Path(f).stem, load_rgb(folder / f)) for f in SAMPLE_SPLITS[self.split]]
+        return [(Path(f).stem, imaging.load_rgb(folder / f)) for f in SAMPLE_SPLITS[self.split]]
 
 
 class ArrayFile(Dataset):
@@ -157,7 +133,7 @@ class ArrayFile(Dataset):
 
     def __init__(self, path: str, key: str = "data", start: int = 0, stop: int | None = None,
                  binarize: int | None = None, batch: int = 64):
-        self.path = expand_path(path)
+        self.path = files.expand_path(path)
         if not self.path.is_file():
             raise ValueError(f"array file {str(self.path)!r} does not exist")
         if batch < 1 or start < 0 or (stop is not None and stop <= start):
@@ -198,3 +174,5 @@ class ArrayFile(Dataset):
 
 
 DATASETS = [ImageFolder, Samples, ArrayFile]
+
+__getattr__ = moved(__name__, {"IMAGE_SUFFIXES": "nc_core.imaging", "load_rgb": "nc_core.imaging", "expand_path": "nc_core.files"})

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import math
 
-import torch
-
+from nc_core import losses
+from nc_core._deprecation import moved
 from nc_core.contracts import LearnedCodec, Loss, Metric
-
-
-def rate_bits(likelihoods: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Total ideal code length ``-sum log2 p`` of all latents, in bits."""
-    return sum(-torch.log2(p).sum() for p in likelihoods.values())
 
 
 class RateDistortion(Loss):
@@ -33,7 +28,7 @@ class RateDistortion(Loss):
 
     def __call__(self, x, output, codec: LearnedCodec):
         n, _, h, w = x.shape
-        bpp = rate_bits(output["likelihoods"]) / (n * h * w)
+        bpp = losses.rate_bits(output["likelihoods"]) / (n * h * w)
         dist = self.distortion.distortion(x, output["x_hat"])
         loss = self.lmbda * self.scale * dist + bpp
         logs = {"loss": loss.item(), "bpp": bpp.item(), self.distortion.name: dist.item()}
@@ -55,3 +50,5 @@ class NegativeLogLikelihood(Loss):
 
 
 LOSSES = [RateDistortion, NegativeLogLikelihood]
+
+__getattr__ = moved(__name__, {"rate_bits": "nc_core.losses"})

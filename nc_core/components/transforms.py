@@ -1,58 +1,13 @@
-"""GDN and the analysis/synthesis pair of the factorized-prior image codec (Ballé et al. 2017,
+"""The analysis/synthesis pair of the factorized-prior image codec (Ballé et al. 2017,
 with the 5x5 stride-2 layout of Ballé et al. 2018 / CompressAI's ``bmshj2018-factorized``)."""
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
+from nc_core import layers
+from nc_core._deprecation import moved
 from nc_core.contracts import Transform
-
-
-class LowerBound(torch.autograd.Function):
-    """max(x, bound) whose gradient still pulls values up from below the bound, so a
-    parameter stuck under it can recover (plain clamp would zero its gradient)."""
-
-    @staticmethod
-    def forward(ctx, x, bound):
-        ctx.save_for_backward(x)
-        ctx.bound = bound
-        return x.clamp_min(bound)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        pass_through = (x >= ctx.bound) | (grad < 0)
-        return grad * pass_through, None
-
-
-def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
-    """``max(x, bound)`` with the gradient of :class:`LowerBound`."""
-    return LowerBound.apply(x, bound)
-
-
-class GDN(nn.Module):
-    """Generalized divisive normalization: ``y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)``
-    (``inverse=True``: multiply instead, IGDN). ``beta`` and ``gamma`` are kept non-negative by
-    the squared reparametrisation with a pedestal of Ballé et al. 2018."""
-
-    def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
-        super().__init__()
-        self.inverse = inverse
-        self.pedestal = 2.0**-36
-        self.beta_bound = (beta_min + self.pedestal) ** 0.5
-        self.gamma_bound = self.pedestal**0.5
-        self.beta = nn.Parameter(torch.sqrt(torch.ones(channels) + self.pedestal))
-        gamma = gamma_init * torch.eye(channels) + self.pedestal
-        self.gamma = nn.Parameter(torch.sqrt(gamma))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        beta = lower_bound(self.beta, self.beta_bound) ** 2 - self.pedestal
-        gamma = lower_bound(self.gamma, self.gamma_bound) ** 2 - self.pedestal
-        c = x.shape[1]
-        norm = torch.sqrt(F.conv2d(x * x, gamma.view(c, c, 1, 1), beta))
-        return x * norm if self.inverse else x / norm
 
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
@@ -77,11 +32,11 @@ class FactorizedTransform(Transform):
         n, m = channels, latent
         self.latent_channels = m
         self.g_a = nn.Sequential(
-            _conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m)
+            _conv(3, n), layers.GDN(n), _conv(n, n), layers.GDN(n), _conv(n, n), layers.GDN(n), _conv(n, m)
         )
         self.g_s = nn.Sequential(
-            _deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
-            _deconv(n, n), GDN(n, inverse=True), _deconv(n, 3),
+            _deconv(m, n), layers.GDN(n, inverse=True), _deconv(n, n), layers.GDN(n, inverse=True),
+            _deconv(n, n), layers.GDN(n, inverse=True), _deconv(n, 3),
         )
 
     def analysis(self, x):
@@ -92,3 +47,5 @@ class FactorizedTransform(Transform):
 
 
 TRANSFORMS = [FactorizedTransform]
+
+__getattr__ = moved(__name__, {name: "nc_core.layers" for name in ("GDN", "LowerBound", "lower_bound")})

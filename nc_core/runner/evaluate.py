@@ -85,14 +85,6 @@ def baseline_curve(codecs: Sequence[Baseline], images, metrics) -> dict:
 # ------------------------------------------------------------------------------ lossless
 
 
-def as_items(images: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
-    """Dataset images (``H x W x C``) as one ``N x H x W x C`` uint8 array of equal shapes."""
-    shapes = {img.shape for _, img in images}
-    if len(shapes) != 1:
-        raise ValueError(f"lossless evaluation needs items of one shape, got {len(shapes)} shapes")
-    return np.stack([img for _, img in images]).astype(np.uint8)
-
-
 def evaluate_lossless(codec: LosslessCodec, items: np.ndarray) -> dict:
     """Code the whole set as one file, decode it, check every value, and measure.
 

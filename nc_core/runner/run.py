@@ -13,23 +13,24 @@ from pathlib import Path
 
 import torch
 
+from nc_core import models
+from nc_core._deprecation import moved
 from nc_core.contracts import LosslessCodec
 from nc_core.errors import UserError
 from nc_core.files import atomic_write
+from nc_core.imaging import as_items
 from nc_core.pipeline import Pipeline, build, load_pipeline
 from nc_core.runner import report
 from nc_core.runner.evaluate import (
     as_curve,
-    as_items,
     baseline_curve,
     evaluate_codec,
     evaluate_lossless,
     evaluate_lossless_baseline,
     mean_point,
 )
-from nc_core.runner.train import MODEL, MODEL_INFO, finalize, load_weights, resolve_device, train
+from nc_core.runner.train import finalize, resolve_device, train
 
-PIPELINE_FILE = "pipeline.yaml"
 RESULTS = "results.json"
 REFINED_RESULTS = "results-refined.json"  # evaluate.refine: refined codec on its image subset
 BASELINES = "baselines.json"  # the baseline curves, as plotted
@@ -46,26 +47,10 @@ def new_run_dir(base: Path) -> Path:
 
 
 def latest_run_dir(base: Path) -> Path:
-    runs = sorted(p for p in base.glob("*") if (p / PIPELINE_FILE).exists()) if base.is_dir() else []
+    runs = sorted(p for p in base.glob("*") if (p / models.PIPELINE_FILE).exists()) if base.is_dir() else []
     if not runs:
         raise FileNotFoundError(f"--resume: no earlier run in {base}")
     return runs[-1]
-
-
-def build_codec(config: dict):
-    return build(config["codec"], "codec")
-
-
-def load_model(run_dir: Path):
-    """The trained codec of a run directory (one with ``model.pt``)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / MODEL).exists():
-        subs = sorted(p.name for p in run_dir.iterdir() if (p / MODEL).exists()) if run_dir.is_dir() else []
-        hint = f"; pick one of its sweep points: {', '.join(subs)}" if subs else ""
-        raise FileNotFoundError(f"{run_dir} holds no trained model ({MODEL}){hint}")
-    codec = build_codec(load_pipeline(run_dir / PIPELINE_FILE).config)
-    codec.load_state_dict(load_weights(run_dir / MODEL), assign=True)  # no copy: loading is per file
-    return codec.eval()
 
 
 class Runner:
@@ -82,11 +67,11 @@ class Runner:
         """Build every component once before any work, so a problem a constructor finds (a
         missing folder, an unusable distortion, a bad baseline quality, no CUDA) stops the run
         before training starts, not after."""
-        self.lossless = isinstance(build_codec(self.pipeline.config), LosslessCodec)
+        self.lossless = isinstance(models.build_codec(self.pipeline.config), LosslessCodec)
         for _, cfg in runs:
-            codec = build_codec(cfg)
+            codec = models.build_codec(cfg)
             for label, variant in self.pipeline.variants(cfg)[1:]:
-                if type(build_codec(variant)) is not type(codec):
+                if type(models.build_codec(variant)) is not type(codec):
                     raise UserError(f"evaluate.variants: {label} changes the codec itself; a variant only recodes")
             if cfg.get("train"):
                 build(cfg["data"]["train"], "dataset")
@@ -120,7 +105,7 @@ class Runner:
             return self._run_lossless(runs, as_items(images), baselines)
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.base)
-        atomic_write(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
+        atomic_write(self.run_dir / models.PIPELINE_FILE, self.pipeline.to_yaml())
         points, labels, budgets, refinements = [], [], [], []
         previous = None
         for suffix, cfg in runs:
@@ -145,10 +130,10 @@ class Runner:
         """Train each point, code the whole test set as one file per codec and variant,
         decode and check it, and compare with the lossless baselines on the same items."""
         for suffix, cfg in runs:
-            self._check_items(build_codec(cfg), items, suffix)
+            self._check_items(models.build_codec(cfg), items, suffix)
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.base)
-        atomic_write(self.run_dir / PIPELINE_FILE, self.pipeline.to_yaml())
+        atomic_write(self.run_dir / models.PIPELINE_FILE, self.pipeline.to_yaml())
         rows, budgets, previous = [], [], None
         for suffix, cfg in runs:
             sub = self.run_dir / suffix if suffix else self.run_dir
@@ -183,18 +168,18 @@ class Runner:
 
     def _train_and_evaluate_lossless(self, cfg, suffix, sub: Path, items, warm):
         results_path = sub / RESULTS
-        if self.resume and results_path.exists() and (sub / MODEL_INFO).exists():
+        if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
             self.log(f"{suffix or cfg['name']}: already finished, reusing {results_path}")
-            budget = json.loads((sub / MODEL_INFO).read_text())["training"]
+            budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
             return json.loads(results_path.read_text())["results"], budget
         if suffix:
-            atomic_write(sub / PIPELINE_FILE, self.pipeline.to_yaml(cfg))
-        codec = build_codec(cfg)
+            atomic_write(sub / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
+        codec = models.build_codec(cfg)
         budget = self._train(codec, cfg, sub, warm)
         finalize(codec, sub, budget)
         rows = []
         for i, (label, variant_cfg) in enumerate(self.pipeline.variants(cfg)):
-            variant = build_codec(variant_cfg) if i else codec
+            variant = models.build_codec(variant_cfg) if i else codec
             if i:
                 variant.load_state_dict(codec.state_dict())
             name = ",".join(x for x in (suffix, label) if x) or cfg["name"]
@@ -225,14 +210,14 @@ class Runner:
 
     def _train_and_evaluate(self, cfg, suffix, sub: Path, images, metrics, warm: Path | None):
         results_path = sub / RESULTS
-        if self.resume and results_path.exists() and (sub / MODEL_INFO).exists():
+        if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
             self.log(f"{suffix or cfg['name']}: already finished, reusing {results_path}")
             results = json.loads(results_path.read_text())["results"]
-            budget = json.loads((sub / MODEL_INFO).read_text())["training"]
+            budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
             return {k: v[0] for k, v in results.items()}, budget
         if suffix:
-            atomic_write(sub / PIPELINE_FILE, self.pipeline.to_yaml(cfg))
-        codec = build_codec(cfg)
+            atomic_write(sub / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
+        codec = models.build_codec(cfg)
         budget = self._train(codec, cfg, sub, warm)
         finalize(codec, sub, budget)
         self.log(f"{suffix or cfg['name']}: evaluating on {len(images)} images")
@@ -261,7 +246,7 @@ class Runner:
         if self.resume and path.exists():
             doc = json.loads(path.read_text())
             return {"label": label, **doc["comparison"]}
-        codec = load_model(sub)
+        codec = models.load_model(sub)
         self.log(f"{label}: refining latents ({refine['steps']} steps) on {len(subset)} images")
         plain = mean_point(evaluate_codec(codec, subset, metrics))
         rows = evaluate_codec(self._refined(codec, cfg), subset, metrics)
@@ -341,3 +326,5 @@ class Runner:
 
 def run(path: str, overrides=(), out="runs", resume=False, quiet=False) -> Path:
     return Runner(load_pipeline(path, overrides), Path(out), resume=resume, quiet=quiet).run()
+
+__getattr__ = moved(__name__, {name: "nc_core.models" for name in ("PIPELINE_FILE", "build_codec", "load_model")})

@@ -21,20 +21,15 @@ from nc_core.container import codec_digest, forget_digest
 from nc_core.contracts import LearnedCodec
 from nc_core.errors import UserError
 from nc_core.files import atomic_write
+from nc_core.models import MODEL, MODEL_INFO, load_weights
 
 CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
-MODEL_INFO = "model.json"
 
 
 def atomic_save(obj, path: Path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write(path, buf.getvalue())
-
-
-def load_weights(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nc_ans import AnsCoder
-from nc_core.coders import CHECK_WORD, bytes_to_words, decode_all, encode_all
+from nc_core.coders import bytes_to_words, decode_all, encode_all
 from nc_core.coding import (
     FAMILIES,
     Categorical,
@@ -19,6 +19,7 @@ from nc_core.coding import (
     QuantizedLaplace,
     QuantizedLogistic,
 )
+from nc_core.constriction_coders import CHECK_WORD
 from nc_core.contracts import Coder
 from nc_core.plugins import Registry, entry_point_sources
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from nc_core.container import ContainerError
 from nc_core.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
+from nc_core.pipeline import build
 
 
 def _image(h, w, seed=0):
@@ -155,13 +156,11 @@ def test_batch_determinism_on_all_kodak_images(model, kodak):
 
 
 def test_refined_files_decode_with_the_plain_model_and_lower_the_loss():
-    from nc_core.components.losses import RateDistortion
-    from nc_core.components.metrics import MSE
-
     codec = make_codec("mean-scale-hyperprior", gain=4.0)
-    loss = RateDistortion(0.01, MSE())
-    image = _image(48, 48)
-    refined = codec.refined(loss, steps=60, lr=0.02)
+    # an untrained codec: lmbda and size large enough that the gain is not a rounding error
+    loss = build({"use": "rate-distortion", "lmbda": 0.05, "distortion": "mse"}, "loss")
+    image = _image(64, 64)
+    refined = codec.refined(loss, steps=100, lr=0.02)
     payload, rec = refined.encode_with_reconstruction(image)
     data = refined.compress(image)
     assert np.array_equal(codec.decompress(data), rec)  # the plain codec decodes it
@@ -175,11 +174,9 @@ def test_refined_files_decode_with_the_plain_model_and_lower_the_loss():
 
 
 def test_refinement_needs_positive_steps():
-    from nc_core.components.losses import RateDistortion
-    from nc_core.components.metrics import MSE
-
+    loss = build({"use": "rate-distortion", "lmbda": 0.01, "distortion": "mse"}, "loss")
     with pytest.raises(ValueError, match="steps"):
-        make_codec("scale-hyperprior").refined(RateDistortion(0.01, MSE()), steps=0, lr=0.1)
+        make_codec("scale-hyperprior").refined(loss, steps=0, lr=0.1)
 
 
 # ------------------------------------------------------------------------------ failures
@@ -188,13 +185,11 @@ def test_refinement_needs_positive_steps():
 def test_a_factorized_prior_is_refused_with_a_pointer():
     from nc_hyperprior.codec import HyperpriorCodec
 
-    from nc_ans.coder import AnsCoder
-    from nc_core.components.priors import DeepFactorized
-    from nc_core.components.quantizers import Mixed
-    from nc_core.components.transforms import FactorizedTransform
+    from nc_core.layers import DeepFactorized
 
     with pytest.raises(ValueError, match="transform-coding"):
-        HyperpriorCodec(FactorizedTransform(8, 8), DeepFactorized(), Mixed(), AnsCoder())
+        HyperpriorCodec(build({"use": "factorized", "channels": 8, "latent": 8}, "transform"), DeepFactorized(),
+                        build("mixed", "quantizer"), build("ans", "coder"))
 
 
 def test_corrupt_truncated_and_foreign_files_raise_container_errors(model_name):

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from nc_core.cli import main
-from nc_core.components.datasets import Samples, load_rgb
-from nc_core.runner.run import load_model
+from nc_core.imaging import load_rgb
+from nc_core.models import load_model
+from nc_core.pipeline import build
 
 PIPELINE = """\
 name: tiny-hp
@@ -54,7 +55,7 @@ def run(request, tmp_path_factory):
     pipeline.write_text(PIPELINE.replace("ENTROPY", entropy).replace("CODER", coder))
     assert main(["run", str(pipeline), "--out", str(root / "runs"), "--quiet"]) == 0
     (run_dir,) = (root / "runs" / "tiny-hp").iterdir()
-    name, image = next(Samples(split="test").images())
+    name, image = next(build({"use": "samples", "split": "test"}, "dataset").images())
     source = root / f"{name}.png"
     Image.fromarray(image[:200, :300]).save(source)
     return {"root": root, "run_dir": run_dir, "pipeline": pipeline, "source": source}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import constriction
 
-from nc_core.coders import ConstrictionBackend, ConstrictionCoder
+from nc_core.constriction_coders import ConstrictionBackend, ConstrictionCoder
 
 _Ans = constriction.stream.stack.AnsCoder  # (constriction.stream is not an importable module)
 

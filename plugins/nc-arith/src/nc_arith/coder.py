@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import constriction
 
-from nc_core.coders import ConstrictionBackend, ConstrictionCoder
+from nc_core.constriction_coders import ConstrictionBackend, ConstrictionCoder
 
 _Enc = constriction.stream.queue.RangeEncoder  # (constriction.stream is not importable)
 _Dec = constriction.stream.queue.RangeDecoder

@@ -28,7 +28,7 @@ import torch
 
 from nc_bitsback.buckets import Buckets
 from nc_bitsback.models import MarkovVAE
-from nc_core.coders import Stack
+from nc_core.constriction_coders import Stack
 from nc_core.exact import to_fixed
 
 SCHEMES = ("bb-ans", "bit-swap", "two-part")

@@ -18,9 +18,9 @@ import torch
 
 from nc_core.coders import encode_all
 from nc_core.coding import information_bits
-from nc_core.components.codecs import MAX_SIDE, fixed_threads, pad_to, to_image, to_tensor
 from nc_core.container import ContainerError
 from nc_core.contracts import Coder, LearnedCodec, Loss, Payload, ProbabilityModel, Quantizer, Transform
+from nc_core.imaging import MAX_SIDE, fixed_threads, pad_to, to_image, to_tensor
 from nc_hyperprior.models import HyperpriorModel
 from nc_hyperprior.refine import refine_latents
 

@@ -22,9 +22,8 @@ import torch
 from scipy.special import ndtr
 
 from nc_core.coding import IndexedTables
-from nc_core.components.priors import LIKELIHOOD_FLOOR, ResizingBuffers
-from nc_core.components.transforms import lower_bound
 from nc_core.exact import ACT_BITS
+from nc_core.layers import LIKELIHOOD_FLOOR, ResizingBuffers, lower_bound
 
 SCALE_MIN, SCALE_MAX, TABLES = 0.11, 256.0, 64
 TAIL_MASS = 1e-9  # mass of each table's cut-off tails (folded into the edge bins)

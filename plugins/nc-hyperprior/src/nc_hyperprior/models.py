@@ -24,9 +24,9 @@ import attrs
 import torch
 from torch import nn
 
-from nc_core.components.priors import DeepFactorized
 from nc_core.contracts import ProbabilityModel, Quantizer
 from nc_core.exact import ExactNet, HalfTanh, MaskedConv2d, from_fixed, run_layers, to_fixed
+from nc_core.layers import DeepFactorized
 from nc_hyperprior.gaussian import GaussianTables, gaussian_likelihood
 
 #: one coded group: int64 symbols and their coding distribution

@@ -12,16 +12,13 @@ def make_codec(model: str, coder: str = "ans", channels: int = 16, latent: int =
     """An untrained ``hyperprior`` codec with entropy model ``model``, ready to code. ``gain``
     scales the analysis output so the latents span many symbols (an untrained transform
     gives values near zero)."""
-    from nc_core.components.quantizers import Mixed
-    from nc_core.components.transforms import FactorizedTransform
-    from nc_core.plugins import get_registry
+    from nc_core.pipeline import build
     from nc_hyperprior.codec import HyperpriorCodec
 
     torch.manual_seed(seed)
-    registry = get_registry()
-    entropy = registry.get("probability-model", model)(hyper_channels=channels)
-    codec = HyperpriorCodec(FactorizedTransform(channels, latent), entropy, Mixed(),
-                            registry.get("coder", coder)())
+    entropy = build({"use": model, "hyper_channels": channels}, "probability-model")
+    transform = build({"use": "factorized", "channels": channels, "latent": latent}, "transform")
+    codec = HyperpriorCodec(transform, entropy, build("mixed", "quantizer"), build(coder, "coder"))
     with torch.no_grad():
         codec.transform.g_a[-1].weight.mul_(gain)
         codec.transform.g_a[-1].bias.mul_(gain)
