@@ -156,6 +156,9 @@ PIPELINE = Map(
         "device": Field(Choice(("cpu", "cuda", "auto")), "auto"),
         "data": Field(Map({"train": Field(DATASET, OPTIONAL), "test": Field(DATASET)})),
         "codec": Field(CODEC),
+        # the codec's weights to start from: a run directory (its model.pt) or a weights file;
+        # without `train` they are evaluated as they are
+        "init": Field(Str(), OPTIONAL),
         "train": Field(
             Map(
                 {
