@@ -17,8 +17,9 @@ from nc_core.components.losses import NegativeLogLikelihood
 from nc_core.contracts import LosslessCodec, Payload
 from nc_core.imaging import as_items
 from nc_core.runner.evaluate import ReconstructionMismatch, evaluate_lossless, evaluate_lossless_baseline
+from nc_core.testing import require
 
-nc_ans = pytest.importorskip("nc_ans")
+nc_ans = require("nc_ans")
 
 LOSSLESS = [PNG, WebPLossless, GZip, BZ2, LZMA]
 
