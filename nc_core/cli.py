@@ -2,30 +2,75 @@
 
 Exit status: 0 success, 2 user or input error (one line, no traceback), 1 internal error.
 ``NC_FULL_ERROR=1`` adds the traceback to any error.
+
+Only the standard library is imported at module level: ``nc --version`` and ``--help`` answer
+without torch, and each command imports what it needs (compress/decompress never import the
+runner's plotting and metric libraries).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
 from nc_core.errors import UserError
-from nc_core.files import atomic_write
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+#: suffixes a folder given to ``nc compress`` is searched for
+INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif", ".npz")
+
+
+class _Version(argparse.Action):
+    """``nc --version``: nc-core's version and every distribution that provides plugins,
+    from installed metadata (no plugin is imported)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import importlib.metadata
+
+        from nc_core import __version__
+
+        dists = {(ep.dist.name, ep.dist.version) for ep in importlib.metadata.entry_points(group="nc")
+                 if ep.dist is not None and ep.dist.name != "nc-core"}
+        plugins = ", ".join(f"{name} {version}" for name, version in sorted(dists))
+        print(f"nc-core {__version__}" + (f" (plugins: {plugins})" if plugins else ""))
+        parser.exit()
+
+
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return n
+
+
+def _coding_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                   help="where the networks run (default: cpu). Files are coded on the CPU, the only "
+                        "device whose decoded pixels are bit-exact on every machine; auto means cpu")
+    p.add_argument("--threads", type=_threads, metavar="N",
+                   help="torch threads for the networks (default: torch's choice). The decoder's "
+                        "synthesis always uses a fixed count, so the pixels do not depend on N")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary line per file")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nc", description="neural data compression pipelines")
+    p.add_argument("--version", action=_Version, help="print the versions of nc-core and its plugins, and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="train, evaluate and report a pipeline")
-    r.add_argument("pipeline")
+    r.add_argument("pipeline", help="the pipeline YAML file")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a pipeline key (repeatable)")
     r.add_argument("--out", default="runs", help="output folder (default: runs)")
@@ -34,24 +79,129 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--print-config", action="store_true", help="print the resolved pipeline and exit")
 
     v = sub.add_parser("validate", help="validate a pipeline without running it")
-    v.add_argument("pipeline")
-    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    v.add_argument("pipeline", help="the pipeline YAML file")
+    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a pipeline key (repeatable)")
 
     pl = sub.add_parser("plugins", help="list installed plugins and their components")
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--json", action="store_true", help="print the list as JSON")
 
-    c = sub.add_parser("compress", help="compress an image (or, for a lossless model, a .npz set) with a trained model")
-    c.add_argument("--model", required=True, help="run directory holding model.pt")
-    c.add_argument("input", help="an image, or a .npz file whose 'data' array holds N x H x W (x C) uint8 items")
-    c.add_argument("-o", "--output", required=True)
+    folders = ("One input and OUT not an existing folder: OUT is the output file. Several inputs, a "
+               "folder input or an existing folder OUT: OUT is a folder and each input IN gets "
+               "OUT/<stem of IN>{suffix}. nc creates no folder unless OUT ends with '/' (then only "
+               "OUT itself). A file that fails is reported on one line, the others are still coded, "
+               "and the exit status is 2.")
+    c = sub.add_parser("compress", help="compress images (or, for a lossless model, .npz sets) with a trained model",
+                       description="Compress images with a trained model. " + folders.format(suffix=".nc"))
+    c.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory holding model.pt")
+    c.add_argument("inputs", nargs="+", metavar="IN",
+                   help="an image or a folder of images (a folder's files ending in "
+                        f"{', '.join(INPUT_SUFFIXES)}); for a lossless model also a .npz file whose "
+                        "'data' array holds N x H x W (x C) uint8 items")
+    c.add_argument("-o", "--output", required=True, metavar="OUT", help="the output file, or folder (see above)")
+    _coding_options(c)
 
-    d = sub.add_parser("decompress", help="decompress an nc file to PNG (or to .npz for a set)")
-    d.add_argument("input")
-    d.add_argument("-o", "--output", required=True, help="a .png, or a .npz for a set of items")
-    d.add_argument("--model", help="run directory holding model.pt (default: search --models)")
-    d.add_argument("--models", default=os.environ.get("NC_MODELS", "runs"),
-                   help="folder searched for the model matching the file (default: $NC_MODELS or runs)")
+    d = sub.add_parser("decompress", help="decompress nc files to images (or to .npz for a set)",
+                       description="Decompress nc files. The output format is the one its name's suffix "
+                                   "names. " + folders.format(suffix=".FORMAT"))
+    d.add_argument("inputs", nargs="+", metavar="IN", help="an nc file, or a folder of them (its files ending in .nc)")
+    d.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="the output file (.png, .tif, .webp, .bmp, .ppm, .jpg (lossy), .npz), or folder")
+    d.add_argument("--format", default="png", choices=("png", "tif", "tiff", "webp", "bmp", "ppm", "jpg", "jpeg", "npz"),
+                   help="the format written into an output folder (default: png)")
+    d.add_argument("--model", metavar="RUN_DIR", help="run directory holding model.pt (default: search --models)")
+    d.add_argument("--models", default=os.environ.get("NC_MODELS", "runs"), metavar="DIR",
+                   help="folder searched for the model matching each file (default: $NC_MODELS or runs)")
+    _coding_options(d)
     return p
+
+
+# --------------------------------------------------------------------------------- many files
+
+
+def plan_outputs(inputs: list[str], output: str, accept, suffix: str) -> tuple[list[tuple[Path, Path]], Path | None]:
+    """``(input, output)`` pairs for ``IN [IN ...] -o OUT``, and the folder to create first
+    (``OUT`` ended with '/' and does not exist yet) or None. See the compress help for the
+    rule. ``accept(path)`` picks the files of a folder input."""
+    out = Path(output)
+    sources: list[Path] = []
+    folder_input = False
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            folder_input = True
+            found = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".") and accept(f))
+            if not found:
+                raise UserError(f"{path}: a folder with no file to code in it")
+            sources += found
+        else:
+            sources.append(path)  # a missing file is reported when it is read, with the others coded
+    asked_for_folder = output.endswith(("/", os.sep))
+    if len(inputs) == 1 and not folder_input and not out.is_dir() and not asked_for_folder:
+        return [(sources[0], out)], None
+    create = None
+    if not out.is_dir():
+        if out.exists():
+            raise UserError(f"{out}: not a folder (several outputs go into a folder)")
+        if not asked_for_folder:
+            raise UserError(f"{out}: no such folder (create it, or write {output}/ to have nc create it)")
+        if not out.parent.is_dir():
+            raise UserError(f"{out}: no such directory ({out.parent})")
+        create = out
+    pairs, seen = [], {}
+    for source in sources:
+        target = out / (source.stem + suffix)
+        if target in seen:
+            raise UserError(f"{seen[target]} and {source} would both be written to {target}")
+        seen[target] = source
+        pairs.append((source, target))
+    return pairs, create
+
+
+def _make_folder(folder: Path | None) -> None:
+    if folder is not None:
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"{folder}: cannot create this folder ({exc.strerror})") from None
+
+
+def _setup_torch(args) -> None:
+    import torch
+
+    if args.device == "cuda":
+        why = "this torch has no CUDA" if not torch.cuda.is_available() else \
+            "nc codes files on the CPU, where decoded pixels are bit-exact on every machine"
+        raise UserError(f"--device cuda: not available for {args.command} ({why}); use --device cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def _note(path: Path, notes) -> None:
+    for note in notes:
+        print(f"nc: note: {path}: {note}", file=sys.stderr)
+
+
+def _each(pairs, work) -> int:
+    """Run ``work(source, target)`` for every pair; a user error is one line and the others
+    still run; exit status 2 if any failed."""
+    from nc_core.container import ContainerError
+
+    failed = 0
+    for source, target in pairs:
+        try:
+            work(source, target)
+        except (UserError, ContainerError, FileNotFoundError) as exc:
+            failed += 1
+            if os.environ.get("NC_FULL_ERROR", "") not in ("", "0"):
+                traceback.print_exc()
+            print(f"nc: error: {exc}", file=sys.stderr)
+    return EXIT_USER if failed else EXIT_OK
+
+
+def _summary(args, source: Path, target: Path, size: int, rate: str, seconds: float) -> None:
+    if not args.quiet:
+        print(f"{source} -> {target}: {size:,} bytes, {rate}, {seconds:.2f} s")
 
 
 # --------------------------------------------------------------------------------- commands
@@ -78,6 +228,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_plugins(args) -> int:
+    import json
+
     from nc_core.plugins import get_registry
 
     registry = get_registry()
@@ -95,20 +247,7 @@ def cmd_plugins(args) -> int:
     return EXIT_OK
 
 
-def _read_image(path: str, mode: str = "RGB"):
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(Path(path)) as im:
-            return np.asarray(im.convert(mode), dtype=np.uint8).copy()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"{path}: not a readable image ({exc})") from None
-
-
-def _read_items(path: str):
+def _read_items(path: Path):
     """A .npz file's ``data`` array as ``N x C x H x W`` items."""
     import numpy as np
 
@@ -126,60 +265,115 @@ def _read_items(path: str):
     return (a[:, None] if a.ndim == 3 else a.transpose(0, 3, 1, 2)).astype(np.int64)
 
 
+def _image_items(codec, path: Path, rgb, info):
+    """One image as the ``1 x C x H x W`` items of a lossless model with C = 1 or 3 channels."""
+    import numpy as np
+
+    if codec.shape[0] == 1:
+        if info.mode not in ("L", "LA") and not (np.array_equal(rgb[..., 0], rgb[..., 1])
+                                                 and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            raise UserError(f"{path}: a colour image, but this model codes grey (one-channel) images")
+        return rgb[None, None, :, :, 0].astype(np.int64)
+    return rgb.transpose(2, 0, 1)[None].astype(np.int64)
+
+
 def cmd_compress(args) -> int:
+    from nc_core import container, imaging
     from nc_core.contracts import LosslessCodec
+    from nc_core.files import atomic_write, check_writable
     from nc_core.models import load_model
 
+    pairs, create = plan_outputs(args.inputs, args.output, lambda f: f.suffix.lower() in INPUT_SUFFIXES, ".nc")
+    if create is None:
+        for _, target in pairs:
+            check_writable(target)  # before the model is loaded
+    _setup_torch(args)
     codec = load_model(Path(args.model))
-    if isinstance(codec, LosslessCodec):
-        if args.input.endswith(".npz"):
-            items = _read_items(args.input)
-        else:  # one image, grey for a one-channel model
-            image = _read_image(args.input, "L" if codec.shape[0] == 1 else "RGB")
-            items = (image[None, None] if image.ndim == 2 else image.transpose(2, 0, 1)[None]).astype("int64")
-        try:
-            data = codec.compress_set(items)
-        except ValueError as exc:  # items that do not fit the model
-            raise UserError(f"{args.input}: {exc}") from None
-    else:
-        data = codec.compress(_read_image(args.input))
-    atomic_write(args.output, data)
-    return EXIT_OK
+    _make_folder(create)
+
+    def compress(source: Path, target: Path) -> None:
+        start = time.perf_counter()
+        if source.suffix.lower() == ".npz":
+            if not isinstance(codec, LosslessCodec):
+                raise UserError(f"{source}: .npz sets need a lossless model; {args.model} codes images")
+            items = _read_items(source)
+            data = _compress_set(codec, source, items)
+            rate = f"{8 * len(data) / items[0].size / len(items):.4f} bits/dim, {len(items)} items"
+        else:
+            rgb, info = imaging.read_image(source)
+            _note(source, info.notes)
+            if isinstance(codec, LosslessCodec):
+                data = _compress_set(codec, source, _image_items(codec, source, rgb, info))
+            else:
+                data = codec.compress(rgb)
+            if info.mode != "RGB":
+                alpha = imaging.encode_alpha(info.alpha) if info.has_alpha else b""
+                data = container.with_image(data, container.ImageSection(info.mode, alpha))
+            rate = f"{8 * len(data) / (rgb.shape[0] * rgb.shape[1]):.4f} bpp"
+        atomic_write(target, data)
+        _summary(args, source, target, len(data), rate, time.perf_counter() - start)
+
+    return _each(pairs, compress)
+
+
+def _compress_set(codec, source: Path, items) -> bytes:
+    try:
+        return codec.compress_set(items)
+    except ValueError as exc:  # items that do not fit the model
+        raise UserError(f"{source}: {exc}") from None
 
 
 def cmd_decompress(args) -> int:
     import numpy as np
-    from PIL import Image
 
-    from nc_core import container
+    from nc_core import container, imaging
     from nc_core.contracts import LosslessCodec
+    from nc_core.files import atomic_write, check_writable
     from nc_core.models import find_model, load_model
 
-    try:
-        data = Path(args.input).read_bytes()
-    except OSError as exc:
-        raise UserError(f"{args.input}: {exc.strerror or exc}") from None
-    _, weights = container.peek_weights(data)  # validates the file before any model is loaded
-    run_dir = Path(args.model) if args.model else find_model(Path(args.models), weights)
-    codec = load_model(run_dir)
-    if isinstance(codec, LosslessCodec):
-        items = codec.decompress_set(data).astype(np.uint8)
-        if args.output.endswith(".npz"):
-            out = io.BytesIO()
-            np.savez(out, data=items[:, 0] if items.shape[1] == 1 else items.transpose(0, 2, 3, 1))
-            atomic_write(args.output, out.getvalue())
-            return EXIT_OK
-        if len(items) != 1:
-            raise UserError(f"{args.input} holds {len(items)} items: decompress to a .npz file")
-        image = items[0].transpose(1, 2, 0)
-        image = image[..., 0] if image.shape[-1] == 1 else image
-    else:
-        image = codec.decompress(data)
-    png = io.BytesIO()
-    # zlib level 1: several times faster than Pillow's default 6, and on photos barely larger
-    Image.fromarray(image).save(png, format="PNG", compress_level=1)
-    atomic_write(args.output, png.getvalue())
-    return EXIT_OK
+    pairs, create = plan_outputs(args.inputs, args.output, lambda f: f.suffix == ".nc", f".{args.format}")
+    _setup_torch(args)
+    _make_folder(create)
+    codecs = {}  # run directory -> codec: each model is loaded once
+
+    def decompress(source: Path, target: Path) -> None:
+        start = time.perf_counter()
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise UserError(f"{source}: {exc.strerror or exc}") from None
+        contents = container.parse(data)  # the whole file is checked before any model is loaded
+        image = contents.image
+        notes = imaging.check_output(target, image.mode)  # and the output name before decoding
+        check_writable(target)
+        run_dir = Path(args.model) if args.model else find_model(Path(args.models), contents.digest.hex())
+        if run_dir not in codecs:
+            codecs[run_dir] = load_model(run_dir)
+        codec = codecs[run_dir]
+        if isinstance(codec, LosslessCodec):
+            items = codec.decompress_set(data).astype(np.uint8)
+            if target.suffix.lower() == ".npz":  # the set as compress reads it
+                import io
+
+                out = io.BytesIO()
+                np.savez(out, data=items[:, 0] if items.shape[1] == 1 else items.transpose(0, 2, 3, 1))
+                atomic_write(target, out.getvalue())
+                rate = f"{8 * len(data) / items[0].size / len(items):.4f} bits/dim, {len(items)} items"
+                _summary(args, source, target, len(data), rate, time.perf_counter() - start)
+                return
+            if len(items) != 1:
+                raise UserError(f"{source} holds {len(items)} items: decompress it to a .npz file")
+            decoded = items[0].transpose(1, 2, 0)
+        else:
+            decoded = codec.decompress(data)
+        height, width = decoded.shape[:2]
+        alpha = imaging.decode_alpha(image.alpha, height, width) if image.mode.endswith("A") else None
+        _note(target, notes)
+        imaging.write_image(target, decoded, imaging.ImageInfo(image.mode, alpha))
+        rate = f"{width}x{height} {image.mode}, {8 * len(data) / (height * width):.4f} bpp"
+        _summary(args, source, target, len(data), rate, time.perf_counter() - start)
+
+    return _each(pairs, decompress)
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "plugins": cmd_plugins,

@@ -3,16 +3,19 @@
 Layout (all integers unsigned LEB128 varints unless stated; header fields zigzag-encoded)::
 
     magic        4 bytes  b"NC\\xc0\\xde"
-    version      1 byte   FORMAT_VERSION
+    version      1 byte   1, or 2 when an image section follows the streams
     codec name   varint length + UTF-8
     weights      8 bytes  first bytes of SHA-256 over the codec's state dict
     header       varint count + zigzag varints (shapes, seeds: codec specific)
     streams      varint count + (varint length + bytes) each
+    image        version 2 only: varint mode (index in IMAGE_MODES), then for RGBA and LA
+                 varint length + the alpha plane (empty: fully opaque; else a PNG)
     crc32        4 bytes  little-endian CRC32 of everything before it
 
-Every byte counts in the reported rate. Reading validates the magic, version, lengths and CRC
-before anything is decoded, so a corrupt or truncated file fails with one clear
-:class:`ContainerError` instead of decoding garbage.
+Every byte counts in the reported rate. A plain RGB image needs no image section, so its file
+is a version-1 file, byte for byte what version 1 wrote. Reading validates the magic, CRC,
+version and lengths before anything is decoded, so a corrupt or truncated file fails with one
+clear :class:`ContainerError` instead of decoding garbage.
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ from collections.abc import Sequence
 import torch
 
 MAGIC = b"NC\xc0\xde"
-FORMAT_VERSION = 1
+#: the newest version this nc writes and reads (it writes 1 when there is no image section)
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: the decoded image's mode, by its code in the image section (version 1 files are RGB)
+IMAGE_MODES = ("RGB", "L", "RGBA", "LA")
 WEIGHTS_HASH_BYTES = 8
 MAX_FIELDS = 1 << 16
 
@@ -42,6 +49,40 @@ class Payload:
         self.streams = [bytes(s) for s in streams]
         self.header = [int(h) for h in header]
         self.ideal_bits = ideal_bits
+
+
+class ImageSection:
+    """What a file records about the image besides the codec's payload: the decoded file's
+    ``mode`` (one of :data:`IMAGE_MODES`) and, for ``RGBA``/``LA``, the alpha plane as
+    :func:`nc_core.imaging.encode_alpha` codes it (empty: fully opaque)."""
+
+    __slots__ = ("mode", "alpha")
+
+    def __init__(self, mode: str = "RGB", alpha: bytes = b""):
+        if mode not in IMAGE_MODES:
+            raise ValueError(f"image mode must be one of {', '.join(IMAGE_MODES)}, not {mode!r}")
+        if alpha and not mode.endswith("A"):
+            raise ValueError(f"a {mode} image has no alpha plane")
+        self.mode, self.alpha = mode, bytes(alpha)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ImageSection) and (self.mode, self.alpha) == (other.mode, other.alpha)
+
+    def __repr__(self) -> str:
+        return f"ImageSection({self.mode!r}, {len(self.alpha)} alpha bytes)"
+
+
+#: a version-1 file's image: RGB, no alpha
+PLAIN_RGB = ImageSection()
+
+
+class Contents:
+    """Everything a container holds: codec name, weights hash, payload and image section."""
+
+    __slots__ = ("name", "digest", "payload", "image")
+
+    def __init__(self, name: str, digest: bytes, payload: Payload, image: ImageSection):
+        self.name, self.digest, self.payload, self.image = name, digest, payload, image
 
 
 class ContainerError(ValueError):
@@ -116,16 +157,34 @@ def forget_digest(codec, *_) -> None:
     codec._nc_weights_hash = None
 
 
-def pack(codec, payload: Payload) -> bytes:
-    name = codec.name.encode()
-    parts = [MAGIC, bytes([FORMAT_VERSION]), _varint(len(name)), name, codec_digest(codec)]
+def pack(codec, payload: Payload, image: ImageSection | None = None) -> bytes:
+    """A file holding ``payload`` coded by ``codec``; ``image`` (when not plain RGB) adds the
+    image section (format version 2)."""
+    return _pack(codec.name, codec_digest(codec), payload, image)
+
+
+def _pack(name: str, digest: bytes, payload: Payload, image: ImageSection | None) -> bytes:
+    image = None if image == PLAIN_RGB else image
+    encoded = name.encode()
+    parts = [MAGIC, bytes([1 if image is None else 2]), _varint(len(encoded)), encoded, digest]
     parts.append(_varint(len(payload.header)))
     parts += [_varint(_zigzag(h)) for h in payload.header]
     parts.append(_varint(len(payload.streams)))
     for stream in payload.streams:
         parts += [_varint(len(stream)), stream]
+    if image is not None:
+        parts.append(_varint(IMAGE_MODES.index(image.mode)))
+        if image.mode.endswith("A"):
+            parts += [_varint(len(image.alpha)), image.alpha]
     body = b"".join(parts)
     return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def with_image(data: bytes, image: ImageSection | None) -> bytes:
+    """``data`` (a file, checked as :func:`read` does) with its image section replaced: how
+    ``nc compress`` adds the input's mode and alpha to whatever a codec's ``compress`` wrote."""
+    contents = parse(data)
+    return _pack(contents.name, contents.digest, contents.payload, image)
 
 
 def header_size(data: bytes, payload: Payload) -> int:
@@ -135,6 +194,12 @@ def header_size(data: bytes, payload: Payload) -> int:
 
 def read(data: bytes) -> tuple[str, bytes, Payload]:
     """Parse and check a container: ``(codec name, weights hash, payload)``."""
+    contents = parse(data)
+    return contents.name, contents.digest, contents.payload
+
+
+def parse(data: bytes) -> Contents:
+    """Parse and check a container (all of it, CRC first): its :class:`Contents`."""
     data = bytes(data)
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise ContainerError("not an nc compressed file (bad magic bytes)")
@@ -146,8 +211,9 @@ def read(data: bytes) -> tuple[str, bytes, Payload]:
     r = _Reader(body)
     r.take(len(MAGIC), "magic")
     version = r.take(1, "version")[0]
-    if version != FORMAT_VERSION:
-        raise ContainerError(f"unsupported format version {version} (this nc reads {FORMAT_VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise ContainerError(f"unsupported format version {version} "
+                             f"(this nc reads {' and '.join(map(str, READABLE_VERSIONS))})")
     try:
         name = r.take(r.varint("codec name"), "codec name").decode()
     except UnicodeDecodeError:
@@ -161,9 +227,17 @@ def read(data: bytes) -> tuple[str, bytes, Payload]:
     if n > MAX_FIELDS:
         raise ContainerError("corrupt file (too many streams)")
     streams = [r.take(r.varint("stream length"), "stream") for _ in range(n)]
+    image = PLAIN_RGB
+    if version >= 2:
+        code = r.varint("image mode")
+        if code >= len(IMAGE_MODES):
+            raise ContainerError(f"corrupt file (image mode {code})")
+        mode = IMAGE_MODES[code]
+        alpha = r.take(r.varint("alpha plane"), "alpha plane") if mode.endswith("A") else b""
+        image = ImageSection(mode, alpha)
     if r.pos != len(body):
         raise ContainerError("corrupt file (trailing bytes)")
-    return name, digest, Payload(streams, header)
+    return Contents(name, digest, Payload(streams, header), image)
 
 
 def unpack(codec, data: bytes) -> Payload:
