@@ -9,13 +9,16 @@ and frozen coding tables, loaded with ``weights_only=True``, so loading never ru
 from __future__ import annotations
 
 import json
+import pickle
+import re
 from pathlib import Path
 
 import torch
 
 from nc_core.errors import UserError
 
-__all__ = ["MODEL", "MODEL_INFO", "PIPELINE_FILE", "build_codec", "find_model", "load_model", "load_weights"]
+__all__ = ["MODEL", "MODEL_INFO", "PIPELINE_FILE", "build_codec", "find_model", "load_model", "load_state",
+           "load_weights"]
 
 PIPELINE_FILE = "pipeline.yaml"
 MODEL = "model.pt"
@@ -23,8 +26,52 @@ MODEL_INFO = "model.json"
 
 
 def load_weights(path: str | Path) -> dict:
-    """A state dict saved by nc (tensors only; no pickled code is ever run)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A state dict saved by nc (tensors only; no pickled code is ever run). A missing,
+    truncated or foreign file is a :class:`UserError` naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a weights file") from None
+    except Exception as exc:  # torch raises several types, each with a page of advice
+        raise UserError(f"{path}: not a readable nc weights file ({_first_sentence(exc)})") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: not a state dict (holds {type(state).__name__})")
+    return state
+
+
+def _first_sentence(exc: Exception) -> str:
+    if isinstance(exc, pickle.UnpicklingError):
+        return "not a weights-only file"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.split(r"(?<=[.:;])\s", text, maxsplit=1)[0].rstrip(".:;")[:120]
+
+
+def _mismatch(exc: RuntimeError) -> str:
+    """The first concrete reason of a ``load_state_dict`` error (torch lists every key)."""
+    reasons = [line.strip().rstrip(".") for line in str(exc).splitlines()[1:] if line.strip()]
+    if not reasons:
+        return _first_sentence(exc)
+    first = re.sub(r"copying a param with shape torch\.Size\((\[.*?\])\) from checkpoint, "
+                   r"the shape in current model is torch\.Size\((\[.*?\])\)",
+                   r"the file has \1, the codec \2", reasons[0])
+    if len(first) > 200:
+        first = first[:200] + "…"
+    return first + (f"; and {len(reasons) - 1} more" if len(reasons) > 1 else "")
+
+
+def load_state(codec, path: str | Path, what: str | None = None, assign: bool = False):
+    """Load the state dict at ``path`` into ``codec``. A file made for another codec (other
+    shapes, other keys) is a :class:`UserError` naming ``what`` (default: the path) and the
+    first difference, e.g. ``runs/x/model.pt does not fit the pipeline's codec (size mismatch
+    for transform.g_a.0.weight: the file has [32, 3, 5, 5], the codec [64, 3, 5, 5])``."""
+    state = load_weights(path)
+    try:
+        codec.load_state_dict(state, assign=assign)
+    except RuntimeError as exc:
+        raise UserError(f"{what or path} does not fit the pipeline's codec ({_mismatch(exc)})") from None
+    return codec
 
 
 def build_codec(config: dict):
@@ -35,16 +82,29 @@ def build_codec(config: dict):
 
 
 def load_model(run_dir: str | Path):
-    """The trained codec of a run directory (one with ``model.pt``), in ``eval()`` mode."""
-    from nc_core.pipeline import load_pipeline
+    """The trained codec of a run directory (one with ``model.pt``), in ``eval()`` mode.
+
+    Every way this can fail (no such directory, no model, a ``pipeline.yaml`` that no longer
+    validates against the installed plugins, an unreadable ``model.pt``, weights that do not
+    fit the codec the pipeline names) is a one-line :class:`UserError` naming ``run_dir``."""
+    from nc_core.pipeline import PipelineError, load_pipeline
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run directory")
     if not (run_dir / MODEL).exists():
-        subs = sorted(p.name for p in run_dir.iterdir() if (p / MODEL).exists()) if run_dir.is_dir() else []
+        subs = sorted(p.name for p in run_dir.iterdir() if (p / MODEL).exists())
         hint = f"; pick one of its sweep points: {', '.join(subs)}" if subs else ""
-        raise FileNotFoundError(f"{run_dir} holds no trained model ({MODEL}){hint}")
-    codec = build_codec(load_pipeline(run_dir / PIPELINE_FILE).config)
-    codec.load_state_dict(load_weights(run_dir / MODEL), assign=True)  # no copy: loading is per file
+        raise UserError(f"{run_dir} holds no trained model ({MODEL}){hint}")
+    if not (run_dir / PIPELINE_FILE).exists():
+        raise UserError(f"{run_dir}: {MODEL} has no {PIPELINE_FILE} beside it (it names the codec)")
+    try:
+        # construct=False: building every component would check the training data is here too
+        codec = build_codec(load_pipeline(run_dir / PIPELINE_FILE, construct=False).config)
+    except PipelineError as exc:
+        more = f"; and {len(exc.problems) - 1} more" if len(exc.problems) > 1 else ""
+        raise UserError(f"{run_dir}: {PIPELINE_FILE} no longer validates ({exc.problems[0]}{more})") from None
+    load_state(codec, run_dir / MODEL, what=f"{run_dir}: {MODEL}", assign=True)  # assign: no copy
     return codec.eval()
 
 

@@ -1,5 +1,5 @@
 """Whole pipelines through the CLI: run, report, compress/decompress across thread counts,
-resume, user errors, and corrupt files."""
+user errors, and corrupt files (resume: test_resume.py)."""
 
 from __future__ import annotations
 
@@ -80,22 +80,6 @@ def test_decompress_with_another_model_is_a_clear_error(trained, tmp_path):
     r = nc("decompress", packed, "-o", tmp_path / "x.png", "--model", other_dir)
     assert r.returncode == 2 and "other weights" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()
-
-
-def test_resume_continues_from_the_checkpoint(trained, tmp_path):
-    out = tmp_path / "runs"
-    args = ["run", str(trained["pipeline"]), "--out", str(out), "--quiet"]
-    assert main([*args, "--set", "train.steps=2"]) == 0
-    (run_dir,) = (out / "tiny").iterdir()
-    (run_dir / "results.json").unlink()  # as if interrupted after the last checkpoint
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert main([*args[:-1], "--resume", "--set", "train.steps=4"]) == 0
-    assert "at step 2/4" in buf.getvalue()
-    import torch
-
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == 4
-    assert (run_dir / "results.json").exists()
 
 
 def test_all_pipeline_problems_are_reported_at_once(tmp_path):

@@ -188,7 +188,8 @@ def bd_table(curves: Sequence[dict], reference_name: str | None = None) -> list[
     return rows
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
+    """A percentage as the report shows it (``−12.3 %``, ``n/a`` for ``None``)."""
     return "n/a" if v is None else f"{v:+.1f} %".replace("-", "\u2212")
 
 
@@ -226,7 +227,7 @@ def plot_rd(
             order = np.argsort(bpp)
             label = c["name"]
             if anchors and not any(a is c for a in anchors):
-                bds = [f"vs {a['name']} {_pct(_safe(bd_rate, a, c, key))}" for a in anchors]
+                bds = [f"vs {a['name']} {pct(_safe(bd_rate, a, c, key))}" for a in anchors]
                 label += f"\n(BD-rate {', '.join(bds)})"
             ls, lw, marker = style.get(c.get("kind", "nc"), style["nc"])
             ax.plot(
@@ -285,6 +286,7 @@ def write_report_md(
     curves: Sequence[dict],
     notes: Iterable[str] = (),
     reference_name: str | None = None,
+    budget: str | None = None,
 ) -> None:
     """Write ``report.md``: notes, BD-rate table, then a points table per nc curve and baseline.
 
@@ -294,6 +296,8 @@ def write_report_md(
         BD table but not tabulated point by point
     :param notes: free lines shown as a bullet list (training budget, header bytes, data set...)
     :param reference_name: as in :func:`plot_rd`
+    :param budget: what the nc models cost to train, repeated under the BD-rate table (BD-rates
+        of a short training run say little without it)
     """
     out = [f"# {title}", ""]
     notes = list(notes)
@@ -315,9 +319,11 @@ def write_report_md(
         ]
         for r in rows:
             bdp = "n/a" if r["bd_psnr"] is None else f"{r['bd_psnr']:+.2f}".replace("-", "\u2212")
-            bdr = f"{_pct(r['bd_rate_psnr'])} | {_pct(r['bd_rate_ms_ssim'])}"
+            bdr = f"{pct(r['bd_rate_psnr'])} | {pct(r['bd_rate_ms_ssim'])}"
             out.append(f"| {r['curve']} | {r['anchor']} | {bdr} | {bdp} |")
         out.append("")
+        if budget:
+            out += [f"nc {budget}.", ""]
     for kind, heading in (("nc", "nc"), ("baseline", "baseline")):
         for c in curves:
             if c.get("kind", "nc") == kind:

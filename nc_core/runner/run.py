@@ -1,23 +1,32 @@
-"""``nc run``: train (or resume), evaluate on real bytes, compare with baselines, report.
+"""``nc run``: train (or resume, or load), evaluate on real bytes, compare with baselines, report.
 
 Layout of ``OUT/<name>/<run-id>/``: ``pipeline.yaml`` (resolved), ``results.json``,
-``report.md``, ``rd.png``, ``baselines.json`` and, per trained model, ``checkpoint.pt``, ``model.pt``,
-``model.json`` — in the run directory itself, or in one sub-directory per sweep point.
+``report.md``, ``rd.png``, ``baselines.json`` and, per model, ``checkpoint.pt`` (when trained),
+``model.pt``, ``model.json`` — in the run directory itself, or in one sub-directory per sweep
+point. A ``--resume`` that changes only the ``evaluate`` section re-evaluates the run's models
+into ``eval-<hash>/`` inside the run directory (same layout, no models), leaving the run's own
+files as they were; one that changes anything a model depends on is refused before any write.
+
+Lossy and lossless pipelines take the same path; what differs (test data, evaluation, result
+rows, baselines, report) is a :class:`Lossy` or :class:`Lossless` object chosen once per run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from nc_core import models
 from nc_core._deprecation import moved
 from nc_core.contracts import LosslessCodec
 from nc_core.errors import UserError
-from nc_core.files import atomic_write
+from nc_core.files import atomic_write, expand_path
 from nc_core.imaging import as_items
 from nc_core.pipeline import Pipeline, build, load_pipeline
 from nc_core.runner import report
@@ -34,6 +43,10 @@ from nc_core.runner.train import finalize, resolve_device, train
 RESULTS = "results.json"
 REFINED_RESULTS = "results-refined.json"  # evaluate.refine: refined codec on its image subset
 BASELINES = "baselines.json"  # the baseline curves, as plotted
+REPORT, PLOT = "report.md", "rd.png"
+#: top-level pipeline keys a ``--resume`` may change: evaluation, and where training runs.
+#: Every other key (codec, init, data, train, seed, sweep, …) defines the run's models.
+RESUMABLE = ("evaluate", "device")
 
 
 def new_run_dir(base: Path) -> Path:
@@ -49,8 +62,208 @@ def new_run_dir(base: Path) -> Path:
 def latest_run_dir(base: Path) -> Path:
     runs = sorted(p for p in base.glob("*") if (p / models.PIPELINE_FILE).exists()) if base.is_dir() else []
     if not runs:
-        raise FileNotFoundError(f"--resume: no earlier run in {base}")
+        raise UserError(f"--resume: no earlier run in {base}")
     return runs[-1]
+
+
+_ABSENT = object()
+
+
+def _show(value) -> str:
+    text = "absent" if value is _ABSENT else json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def differences(old, new, path: tuple = ()) -> list[str]:
+    """``key.path (old -> new)`` for every leaf where two resolved configs differ (lists
+    compare whole)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = list(old) + [k for k in new if k not in old]
+        return [d for k in keys for d in differences(old.get(k, _ABSENT), new.get(k, _ABSENT), (*path, k))]
+    return [] if old == new else [f"{'.'.join(map(str, path))} ({_show(old)} -> {_show(new)})"]
+
+
+@dataclass
+class Point:
+    """One model's outcome: its label, its evaluation (as its kind reports it), its training budget."""
+
+    label: str
+    result: object
+    budget: dict
+    refinement: dict | None = None  # evaluate.refine (lossy only)
+
+
+class Lossy:
+    """Images: one mean R-D point per model, curves against the baselines, BD-rates."""
+
+    def test_data(self, cfg: dict):
+        return _test_images(cfg)
+
+    def check(self, codec, data, suffix: str) -> None:
+        pass
+
+    def evaluate(self, runner: Runner, codec, cfg: dict, suffix: str, data, metrics, path: Path, budget: dict):
+        """Code every test image for real; write the point's ``results.json``; its mean point."""
+        runner.log(f"{suffix or cfg['name']}: evaluating on {len(data)} images")
+        rows = evaluate_codec(codec, data, metrics)
+        point = mean_point(rows)
+        report.write_results_json(path, cfg["name"], runner.describe(f"nc {cfg['codec']['use']} {suffix}".strip()),
+                                  [point], per_image=rows)
+        return point
+
+    def reuse(self, doc: dict):
+        return {k: v[0] for k, v in doc["results"].items()}
+
+    def baseline(self, runner: Runner, codecs, data, metrics):
+        runner.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(data)} images")
+        return baseline_curve(codecs, data, metrics)
+
+    def write(self, runner: Runner, cfg: dict, points: list[Point], baselines: list, data) -> None:
+        out = runner.out_dir
+        curve = as_curve(cfg["name"], "nc", [p.result for p in points], [p.label for p in points])
+        rows = [{k: curve[k][i] for k in curve if k not in ("name", "kind", "labels")}
+                for i in range(len(curve["bpp"]))]
+        if cfg.get("sweep") or not (out / RESULTS).exists():  # no sweep: the point's file is this one
+            report.write_results_json(out / RESULTS, cfg["name"], runner.describe(f"nc {cfg['codec']['use']}"),
+                                      rows)
+        atomic_write(out / BASELINES, json.dumps(baselines, indent=2) + "\n")
+        curves = [curve, *baselines]
+        budget = budget_note([p.budget for p in points])
+        coder = cfg["codec"].get("coder", {}).get("use", "?")
+        notes = [f"codec: {cfg['codec']['use']} with {coder} coding; {len(data)} test images; every rate is "
+                 "the mean size of real nc files, decoded and checked bit-exact against the evaluation "
+                 "reconstruction", budget]
+        if len(curve["bpp"]) < 2:
+            notes.append("BD-rates need at least two nc rate points: add a `sweep:` (e.g. of train.loss.lmbda)")
+        if "header_bytes" in curve and "ideal_bits" in curve:
+            for label, nbytes, header, ideal in zip(curve["labels"], curve["bytes"], curve["header_bytes"],
+                                                    curve["ideal_bits"]):
+                ratio = f"{(nbytes - header) * 8 / ideal:.4f}" if 0 < ideal < float("inf") else "unknown"
+                notes.append(f"{label}: mean file {nbytes:.0f} B = header {header:.1f} B + streams; streams / "
+                             f"information content = {ratio}")
+        refinements = [p.refinement for p in points if p.refinement]
+        if refinements:
+            refined = as_curve(f"{cfg['name']} refined", "nc", [r["refined"] for r in refinements],
+                               [r["label"] for r in refinements])
+            if all(r["images"] == len(data) for r in refinements):
+                curves.append(refined)  # comparable with the others: same images
+            notes += refine_notes(refinements)
+        report.plot_rd(out / PLOT, curves)
+        report.write_report_md(out / REPORT, runner.title(cfg), curves, notes=runner.preamble() + notes,
+                               budget=budget)
+        for row in report.bd_table(curves):
+            if row["curve"] == cfg["name"]:
+                runner.log(f"BD-rate (PSNR) vs {row['anchor']}: {report.pct(row['bd_rate_psnr'])}, "
+                           f"(MS-SSIM) {report.pct(row['bd_rate_ms_ssim'])}")
+        runner.log(budget)
+
+
+class Lossless:
+    """Sets of items coded as one file per model and coding variant, against lossless baselines."""
+
+    def test_data(self, cfg: dict):
+        return as_items(_test_images(cfg))
+
+    def check(self, codec, data, suffix: str) -> None:
+        """Items fit the codec: its fixed item shape and value range."""
+        where = f" (sweep point {suffix})" if suffix else ""
+        shape = (data.shape[3], *data.shape[1:3])
+        if shape != tuple(codec.shape):
+            raise UserError(f"data.test: items are {list(shape)} (C x H x W) but codec.shape is "
+                            f"{list(codec.shape)}{where}")
+        if data.size and int(data.max()) > codec.levels:
+            raise UserError(f"data.test: item values reach {int(data.max())} but codec.levels is "
+                            f"{codec.levels}{where} (binarize the data, or raise levels)")
+
+    def evaluate(self, runner: Runner, codec, cfg: dict, suffix: str, data, metrics, path: Path, budget: dict):
+        """Code all items as one file with the model and with each coding variant (same
+        weights), decode and check; write the point's ``results.json``; its rows."""
+        rows = []
+        for i, (label, variant_cfg) in enumerate(runner.pipeline.variants(cfg)):
+            variant = models.build_codec(variant_cfg) if i else codec
+            if i:
+                variant.load_state_dict(codec.state_dict())
+            name = ",".join(x for x in (suffix, label) if x) or cfg["name"]
+            runner.log(f"{name}: coding {len(data)} items as one file")
+            rows.append({"label": name} | evaluate_lossless(variant, data))
+        doc = {"name": cfg["name"], "kind": "lossless", "results": rows, "training": budget}
+        atomic_write(path, json.dumps(report.jsonable(doc), indent=2) + "\n")
+        return rows
+
+    def reuse(self, doc: dict):
+        return doc["results"]
+
+    def baseline(self, runner: Runner, codecs, data, metrics):
+        runner.log(f"baseline {codecs[0].name} on {len(data)} items")
+        return evaluate_lossless_baseline(codecs[0], data) | {"quality": codecs[0].quality}
+
+    def write(self, runner: Runner, cfg: dict, points: list[Point], baselines: list, data) -> None:
+        out = runner.out_dir
+        rows = [row for p in points for row in p.result]
+        doc = {"name": cfg["name"], "kind": "lossless", "results": rows}
+        atomic_write(out / RESULTS, json.dumps(report.jsonable(doc), indent=2) + "\n")
+        atomic_write(out / BASELINES, json.dumps(report.jsonable(baselines), indent=2) + "\n")
+        coder = cfg["codec"].get("coder", {}).get("use", "?")
+        test = {k: v for k, v in cfg["data"]["test"].items() if k != "batch"}
+        budget = budget_note([p.budget for p in points])
+        notes = [f"codec: {cfg['codec']['use']} with {coder} coding; {len(data)} test items coded as one file "
+                 "per codec, decoded and checked value for value; every rate counts every byte of that file",
+                 f"test data: {json.dumps(test)}", budget]
+        report.write_lossless_report_md(out / REPORT, runner.title(cfg), rows, baselines, runner.preamble() + notes)
+        for row in rows:
+            runner.log(f"{row['label']}: {row['bits_per_dim']:.4f} bits/dim")
+        runner.log(budget)
+
+
+def _test_images(cfg: dict) -> list:
+    images = list(build(cfg["data"]["test"], "dataset").images())
+    if cfg["evaluate"].get("max_images"):
+        images = images[: cfg["evaluate"]["max_images"]]
+    return images
+
+
+def budget_note(budgets: list[dict]) -> str:
+    """What the report's models cost to train, e.g. ``training budget: 3 model(s), 1200 steps in
+    all, 3.1 min (cpu x2 threads)``; models loaded through ``init`` say where from, and what
+    training their ``model.json`` records."""
+    trained = [b for b in budgets if b.get("steps")]
+    loaded = [b for b in budgets if not b.get("steps") and b.get("init")]
+    parts = []
+    if trained:
+        steps = sum(b["steps"] for b in trained)
+        minutes = sum(b.get("train_seconds", 0.0) for b in trained) / 60
+        where = ", ".join(sorted({f"{b.get('device', 'cpu')} x{b.get('threads', '?')} threads" for b in trained}))
+        parts.append(f"{len(trained)} model(s), {steps} steps in all, {minutes:.1f} min ({where})")
+    if loaded:
+        earlier = [b["earlier"] for b in loaded if b.get("earlier")]
+        spent = (f"; their model.json files record {sum(e.get('steps', 0) for e in earlier)} steps, "
+                 f"{sum(e.get('train_seconds', 0.0) for e in earlier) / 60:.1f} min" if earlier else "")
+        parts.append(f"{len(loaded)} model(s) not trained here, weights from "
+                     f"{', '.join(b['init'] for b in loaded)}{spent}")
+    untrained = len(budgets) - len(trained) - len(loaded)
+    if untrained:
+        parts.append(f"{untrained} model(s) evaluated untrained (no train section, no init)")
+    return "training budget: " + "; ".join(parts)
+
+
+def refine_notes(refinements: list[dict]) -> list[str]:
+    from nc_core.bdrate import bd_rate
+
+    notes = []
+    for r in refinements:
+        p, q = r["plain"], r["refined"]
+        notes.append(f"latent refinement, {r['label']} ({r['steps']} steps, same {r['images']} images): "
+                     f"bpp {p['bpp']:.4f} -> {q['bpp']:.4f}, PSNR {p.get('psnr-rgb', float('nan')):.2f} -> "
+                     f"{q.get('psnr-rgb', float('nan')):.2f} dB")
+    if len(refinements) >= 2 and all("psnr-rgb" in r["plain"] for r in refinements):
+        try:
+            gain = bd_rate([r["plain"]["bpp"] for r in refinements], [r["plain"]["psnr-rgb"] for r in refinements],
+                           [r["refined"]["bpp"] for r in refinements],
+                           [r["refined"]["psnr-rgb"] for r in refinements])
+            notes.append(f"latent refinement BD-rate (PSNR) vs the same models unrefined: {gain:+.1f} %")
+        except ValueError as exc:
+            notes.append(f"latent refinement BD-rate not computable: {exc}")
+    return notes
 
 
 class Runner:
@@ -58,174 +271,182 @@ class Runner:
         self.pipeline, self.resume, self.quiet = pipeline, resume, quiet
         self.base = Path(out) / pipeline.config["name"]
         self.run_dir = latest_run_dir(self.base) if resume else None  # created once checks pass
+        self.out_dir: Path | None = None  # evaluation files: the run dir, or its eval-<hash>/
+        self.changed: list[str] = []  # evaluate keys a --resume changed
 
     def log(self, message: str) -> None:
         if not self.quiet:
             print(message, flush=True)
 
     def preflight(self, runs) -> tuple[list, list]:
-        """Build every component once before any work, so a problem a constructor finds (a
-        missing folder, an unusable distortion, a bad baseline quality, no CUDA) stops the run
-        before training starts, not after."""
+        """The metrics and the baselines (each at every quality), before any work. Loading the
+        pipeline built every component once and checked the rules across sections (a missing
+        folder, an unusable distortion, a bad baseline quality, a lossy baseline for a lossless
+        codec, ...), reporting every problem at once, located; ``Pipeline.check`` does that
+        for a pipeline loaded without it. Only the device belongs to this machine: checked here."""
+        self.pipeline.check()
         self.lossless = isinstance(models.build_codec(self.pipeline.config), LosslessCodec)
         for _, cfg in runs:
-            codec = models.build_codec(cfg)
-            for label, variant in self.pipeline.variants(cfg)[1:]:
-                if type(models.build_codec(variant)) is not type(codec):
-                    raise UserError(f"evaluate.variants: {label} changes the codec itself; a variant only recodes")
             if cfg.get("train"):
-                build(cfg["data"]["train"], "dataset")
-                build(cfg["train"]["loss"], "loss")
                 resolve_device(cfg["device"])
-            if cfg["evaluate"].get("refine"):
-                self._refined(codec, cfg)
         cfg0 = self.pipeline.config
         baselines = [[build(entry, "baseline", quality=q) for q in entry["qualities"]]
                      for entry in cfg0["evaluate"]["baselines"]]
-        for codecs in baselines:
-            if codecs[0].lossless != self.lossless:
-                kind = "lossless" if self.lossless else "lossy"
-                raise UserError(f"evaluate.baselines: {codecs[0].name!r} is "
-                                f"{'lossless' if codecs[0].lossless else 'lossy'}; this pipeline's codec is {kind}")
-        if self.lossless and cfg0["evaluate"].get("refine"):
-            raise UserError("evaluate.refine: latent refinement is for lossy codecs")
-        if not self.lossless and cfg0["evaluate"].get("variants"):
-            raise UserError("evaluate.variants: coding variants are evaluated for lossless codecs only")
         return self._metrics(cfg0), baselines
 
     def run(self) -> Path:
+        """Train (or load) and evaluate every point, then the baselines; write the outputs.
+        Returns the folder holding them (the run directory, or its ``eval-<hash>/``)."""
         cfg0 = self.pipeline.config
+        if self.resume:
+            self._check_resume()  # before anything is written
         runs = self.pipeline.runs()
         metrics, baselines = self.preflight(runs)
-        test = build(cfg0["data"]["test"], "dataset")
-        images = list(test.images())
-        if cfg0["evaluate"].get("max_images"):
-            images = images[: cfg0["evaluate"]["max_images"]]
-        if self.lossless:
-            return self._run_lossless(runs, as_items(images), baselines)
+        kind = Lossless() if self.lossless else Lossy()
+        data = kind.test_data(cfg0)
+        for i, (suffix, cfg) in enumerate(runs):
+            kind.check(models.build_codec(cfg), data, suffix)
+            if not (i and cfg.get("train", {}).get("warm_start")):  # warm points start from the previous one
+                self._check_init(cfg)
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.base)
-        atomic_write(self.run_dir / models.PIPELINE_FILE, self.pipeline.to_yaml())
-        points, labels, budgets, refinements = [], [], [], []
-        previous = None
+        self.out_dir = self.run_dir / f"eval-{self._evaluate_hash()}" if self.changed else self.run_dir
+        self.out_dir.mkdir(exist_ok=True)
+        if not (self.out_dir / models.PIPELINE_FILE).exists():  # a resumed run keeps its record
+            atomic_write(self.out_dir / models.PIPELINE_FILE, self.pipeline.to_yaml())
+        points, previous = [], None
         for suffix, cfg in runs:
-            sub = self.run_dir / suffix if suffix else self.run_dir
-            sub.mkdir(exist_ok=True)
             warm = previous if cfg.get("train", {}).get("warm_start") else None
-            point, budget = self._train_and_evaluate(cfg, suffix, sub, images, metrics, warm)
-            if cfg["evaluate"].get("refine"):
-                refinements.append(self._evaluate_refined(cfg, suffix, sub, images, metrics))
-            previous = sub
-            points.append(point)
-            labels.append(suffix or cfg0["name"])
-            budgets.append(budget)
-        baselines = [self._baseline(codecs, images, metrics) for codecs in baselines]
-        self._report(cfg0, as_curve(cfg0["name"], "nc", points, labels), budgets, baselines, len(images),
-                     refinements)
-        self.log(f"results: {self.run_dir}")
-        return self.run_dir
+            points.append(self._point(kind, cfg, suffix, data, metrics, warm))
+            previous = self.run_dir / suffix
+        kind.write(self, cfg0, points, [kind.baseline(self, codecs, data, metrics) for codecs in baselines], data)
+        self.log(f"results: {self.out_dir}")
+        return self.out_dir
 
-    # -- lossless pipelines ---------------------------------------------------------------------
-    def _run_lossless(self, runs, items, baselines) -> Path:
-        """Train each point, code the whole test set as one file per codec and variant,
-        decode and check it, and compare with the lossless baselines on the same items."""
-        for suffix, cfg in runs:
-            self._check_items(models.build_codec(cfg), items, suffix)
-        if self.run_dir is None:
-            self.run_dir = new_run_dir(self.base)
-        atomic_write(self.run_dir / models.PIPELINE_FILE, self.pipeline.to_yaml())
-        rows, budgets, previous = [], [], None
-        for suffix, cfg in runs:
-            sub = self.run_dir / suffix if suffix else self.run_dir
-            sub.mkdir(exist_ok=True)
-            warm = previous if cfg.get("train", {}).get("warm_start") else None
-            point_rows, budget = self._train_and_evaluate_lossless(cfg, suffix, sub, items, warm)
-            rows += point_rows
-            budgets.append(budget)
-            previous = sub
-        self.log(f"baselines: {', '.join(c[0].name for c in baselines) or 'none'} on {len(items)} items")
-        base_rows = [evaluate_lossless_baseline(codecs[0], items) | {"quality": codecs[0].quality}
-                     for codecs in baselines]
-        cfg0 = self.pipeline.config
-        doc = {"name": cfg0["name"], "kind": "lossless", "results": rows}
-        atomic_write(self.run_dir / RESULTS, json.dumps(report.jsonable(doc), indent=2) + "\n")
-        atomic_write(self.run_dir / BASELINES, json.dumps(report.jsonable(base_rows), indent=2) + "\n")
-        notes = self._notes(cfg0, None, budgets, len(items))
-        report.write_lossless_report_md(self.run_dir / "report.md", f"nc run: {cfg0['name']}", rows, base_rows, notes)
-        self.log(f"results: {self.run_dir}")
-        return self.run_dir
+    # -- resume ----------------------------------------------------------------------------------
+    def _check_resume(self) -> None:
+        """Compare the resumed run's resolved pipeline with this one. A difference in anything
+        its models depend on is refused, naming every differing key; a difference only in
+        ``evaluate`` re-evaluates into ``eval-<hash>/``."""
+        stored_path = self.run_dir / models.PIPELINE_FILE
+        try:
+            stored = yaml.safe_load(stored_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise UserError(f"--resume: cannot read {stored_path} ({type(exc).__name__})") from None
+        if not isinstance(stored, dict):
+            raise UserError(f"--resume: {stored_path} is not a resolved pipeline")
+        new = yaml.safe_load(self.pipeline.to_yaml())
+        keys = list(stored) + [k for k in new if k not in stored]
+        fixed = [d for k in keys if k not in RESUMABLE
+                 for d in differences(stored.get(k, _ABSENT), new.get(k, _ABSENT), (k,))]
+        if fixed:
+            raise UserError(f"--resume: the pipeline differs from {self.run_dir}: {', '.join(fixed)}; "
+                            "start a new run (without --resume)")
+        self.changed = differences(stored.get("evaluate", _ABSENT), new.get("evaluate", _ABSENT), ("evaluate",))
+
+    def _evaluate_hash(self) -> str:
+        text = json.dumps(self.pipeline.config["evaluate"], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def title(self, cfg: dict) -> str:
+        return f"nc run: {cfg['name']}" + (" (re-evaluation)" if self.changed else "")
+
+    def describe(self, text: str) -> str:
+        return f"{text} (re-evaluation)" if self.changed else text
+
+    def preamble(self) -> list[str]:
+        """Report notes that say what a re-evaluation is."""
+        if not self.changed:
+            return []
+        return [f"re-evaluation of the models of {self.run_dir}, whose own results are untouched; "
+                f"changed: {', '.join(self.changed)}"]
+
+    # -- one model -------------------------------------------------------------------------------
+    def _point(self, kind, cfg: dict, suffix: str, data, metrics, warm: Path | None) -> Point:
+        sub = self.run_dir / suffix  # the model's files ("" leaves the run dir itself)
+        out = self.out_dir / suffix  # its evaluation files
+        label = suffix or cfg["name"]
+        results_path = out / RESULTS
+        if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
+            self.log(f"{label}: already finished, reusing {results_path}")
+            budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
+            refinement = self._evaluate_refined(cfg, suffix, sub, out, data, metrics)
+            return Point(label, kind.reuse(json.loads(results_path.read_text())), budget, refinement)
+        sub.mkdir(exist_ok=True)
+        out.mkdir(exist_ok=True)
+        if suffix:
+            if not (sub / models.PIPELINE_FILE).exists():  # names the model's codec (load_model)
+                atomic_write(sub / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
+            if out != sub:
+                atomic_write(out / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
+        codec, budget = self._model(cfg, suffix, sub, warm)
+        result = kind.evaluate(self, codec, cfg, suffix, data, metrics, results_path, budget)
+        return Point(label, result, budget, self._evaluate_refined(cfg, suffix, sub, out, data, metrics))
+
+    def _model(self, cfg: dict, suffix: str, sub: Path, warm: Path | None):
+        """The point's finished codec and its budget: loaded if an earlier attempt finished it,
+        else trained (``train``), loaded from ``init`` or left untrained, then saved."""
+        label = suffix or cfg["name"]
+        if self.resume and (sub / models.MODEL_INFO).exists() and (sub / models.MODEL).exists():
+            self.log(f"{label}: model finished earlier, loading {sub}")
+            return models.load_model(sub), json.loads((sub / models.MODEL_INFO).read_text())["training"]
+        codec = models.build_codec(cfg)
+        init = warm or self._init(cfg)
+        if cfg.get("train"):
+            budget = self._train(codec, cfg, sub, init, f"{cfg['name']} {suffix}".strip())
+            finalize(codec, sub, budget)
+        elif init is not None:  # evaluate without training
+            weights = init / models.MODEL if init.is_dir() else init
+            models.load_state(codec, weights, what=f"init: {weights}")
+            info = weights.parent / models.MODEL_INFO
+            final = weights.name == models.MODEL and info.exists()  # a finished model: tables frozen
+            budget = {"steps": 0, "train_seconds": 0.0, "init": str(init)}
+            if final:
+                budget["earlier"] = json.loads(info.read_text()).get("training", {})
+            self.log(f"{label}: evaluating {weights} without training")
+            finalize(codec, sub, budget, update=not final)  # same tables, same weights hash
+        else:
+            budget = {"steps": 0, "train_seconds": 0.0}
+            finalize(codec, sub, budget)
+        return codec, budget
 
     @staticmethod
-    def _check_items(codec, items, suffix) -> None:
-        where = f" (sweep point {suffix})" if suffix else ""
-        shape = (items.shape[3], *items.shape[1:3])
-        if shape != tuple(codec.shape):
-            raise UserError(f"data.test: items are {list(shape)} (C x H x W) but codec.shape is "
-                            f"{list(codec.shape)}{where}")
-        if items.size and int(items.max()) > codec.levels:
-            raise UserError(f"data.test: item values reach {int(items.max())} but codec.levels is "
-                            f"{codec.levels}{where} (binarize the data, or raise levels)")
+    def _init(cfg: dict) -> Path | None:
+        """The weights a point starts from: ``init`` (or, in older pipelines, ``train.init``)."""
+        given = [v for v in (cfg.get("init"), cfg.get("train", {}).get("init")) if v]
+        if len(given) == 2:
+            raise UserError("init and train.init are both set: keep init (train.init is its older spelling)")
+        if not given:
+            return None
+        try:
+            return expand_path(given[0])
+        except ValueError as exc:
+            raise UserError(f"init: {exc}") from None
 
-    def _train_and_evaluate_lossless(self, cfg, suffix, sub: Path, items, warm):
-        results_path = sub / RESULTS
-        if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
-            self.log(f"{suffix or cfg['name']}: already finished, reusing {results_path}")
-            budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
-            return json.loads(results_path.read_text())["results"], budget
-        if suffix:
-            atomic_write(sub / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
-        codec = models.build_codec(cfg)
-        budget = self._train(codec, cfg, sub, warm)
-        finalize(codec, sub, budget)
-        rows = []
-        for i, (label, variant_cfg) in enumerate(self.pipeline.variants(cfg)):
-            variant = models.build_codec(variant_cfg) if i else codec
-            if i:
-                variant.load_state_dict(codec.state_dict())
-            name = ",".join(x for x in (suffix, label) if x) or cfg["name"]
-            self.log(f"{name}: coding {len(items)} items as one file")
-            rows.append({"label": name} | evaluate_lossless(variant, items))
-        doc = {"name": cfg["name"], "kind": "lossless", "results": rows, "training": budget}
-        atomic_write(results_path, json.dumps(report.jsonable(doc), indent=2) + "\n")
-        return rows, budget
+    def _check_init(self, cfg: dict) -> None:
+        """A point's ``init`` exists and fits its codec, before any training starts."""
+        init = self._init(cfg)
+        if init is None:
+            return
+        weights = init / models.MODEL if init.is_dir() else init
+        if not weights.exists():
+            raise UserError(f"init: {init}: no such file" + (f" ({models.MODEL})" if init.is_dir() else ""))
+        models.load_state(models.build_codec(cfg), weights, what=f"init: {weights}")
 
-    def _train(self, codec, cfg, sub: Path, warm) -> dict:
-        """Train ``codec`` per the config (or not, without a train section): the budget."""
-        budget = {"steps": 0, "train_seconds": 0.0}
-        if cfg.get("train"):
-            tc = cfg["train"]
-            train_data = build(cfg["data"]["train"], "dataset")
-            loss = build(tc["loss"], "loss")
-            device = resolve_device(cfg["device"])
-            budget = train(codec, train_data.batches, loss, tc, sub, seed=cfg["seed"], device=device,
-                           resume=self.resume, quiet=self.quiet, log=self.log, init=warm)
-            budget |= {"device": str(device), "threads": torch.get_num_threads()}
-        return budget
+    def _train(self, codec, cfg: dict, sub: Path, init: Path | None, label: str) -> dict:
+        tc = cfg["train"]
+        train_data = build(cfg["data"]["train"], "dataset")
+        loss = build(tc["loss"], "loss")
+        device = resolve_device(cfg["device"])
+        budget = train(codec, train_data.batches, loss, tc, sub, seed=cfg["seed"], device=device,
+                       resume=self.resume, quiet=self.quiet, log=self.log, init=init, label=label)
+        return budget | {"device": str(device), "threads": torch.get_num_threads()}
 
     def _metrics(self, cfg):
         specs = cfg["evaluate"]["metrics"]
         if not any(s["use"] == "bpp" for s in specs):
             specs = [{"use": "bpp"}, *specs]  # the rate is always reported
         return [build(spec, "metric") for spec in specs]
-
-    def _train_and_evaluate(self, cfg, suffix, sub: Path, images, metrics, warm: Path | None):
-        results_path = sub / RESULTS
-        if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
-            self.log(f"{suffix or cfg['name']}: already finished, reusing {results_path}")
-            results = json.loads(results_path.read_text())["results"]
-            budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
-            return {k: v[0] for k, v in results.items()}, budget
-        if suffix:
-            atomic_write(sub / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
-        codec = models.build_codec(cfg)
-        budget = self._train(codec, cfg, sub, warm)
-        finalize(codec, sub, budget)
-        self.log(f"{suffix or cfg['name']}: evaluating on {len(images)} images")
-        rows = evaluate_codec(codec, images, metrics)
-        point = mean_point(rows)
-        report.write_results_json(results_path, cfg["name"], f"nc {cfg['codec']['use']} {suffix}".strip(),
-                                  [point], per_image=rows)
-        return point, budget
 
     def _refined(self, codec, cfg):
         """The refined view of ``codec`` for ``evaluate.refine`` (user errors if impossible)."""
@@ -237,11 +458,14 @@ class Runner:
         except TypeError as exc:
             raise UserError(f"evaluate.refine: {exc}") from None
 
-    def _evaluate_refined(self, cfg, suffix, sub: Path, images, metrics) -> dict:
-        """Plain and refined codec on the same images: ``{"label", "plain", "refined"}``."""
-        refine = cfg["evaluate"]["refine"]
+    def _evaluate_refined(self, cfg, suffix, sub: Path, out: Path, images, metrics) -> dict | None:
+        """With ``evaluate.refine``: plain and refined codec on the same images,
+        ``{"label", "plain", "refined", "images", "steps"}``."""
+        refine = cfg["evaluate"].get("refine")
+        if not refine:
+            return None
         subset = images[: refine.get("max_images") or len(images)]
-        path = sub / REFINED_RESULTS
+        path = out / REFINED_RESULTS
         label = suffix or cfg["name"]
         if self.resume and path.exists():
             doc = json.loads(path.read_text())
@@ -257,71 +481,6 @@ class Runner:
         doc = json.loads(path.read_text()) | {"comparison": comparison}
         atomic_write(path, json.dumps(doc, indent=2) + "\n")
         return {"label": label, **comparison}
-
-    def _baseline(self, codecs, images, metrics):
-        self.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(images)} images")
-        return baseline_curve(codecs, images, metrics)
-
-    def _report(self, cfg, nc_curve, budgets, baselines, n_images, refinements=()):
-        points = [{k: nc_curve[k][i] for k in nc_curve if k not in ("name", "kind", "labels")}
-                  for i in range(len(nc_curve["bpp"]))]
-        if cfg.get("sweep") or not (self.run_dir / RESULTS).exists():  # no sweep: written already
-            report.write_results_json(self.run_dir / RESULTS, cfg["name"], f"nc {cfg['codec']['use']}", points)
-        atomic_write(self.run_dir / BASELINES, json.dumps(baselines, indent=2) + "\n")
-        curves = [nc_curve, *baselines]
-        notes = self._notes(cfg, nc_curve, budgets, n_images)
-        if refinements:
-            refined = as_curve(f"{cfg['name']} refined", "nc", [r["refined"] for r in refinements],
-                               [r["label"] for r in refinements])
-            if all(r["images"] == n_images for r in refinements):
-                curves.append(refined)  # comparable with the others: same images
-            notes += self._refine_notes(refinements)
-        report.plot_rd(self.run_dir / "rd.png", curves)
-        report.write_report_md(self.run_dir / "report.md", f"nc run: {cfg['name']}", curves, notes=notes)
-
-    @staticmethod
-    def _refine_notes(refinements) -> list[str]:
-        from nc_core.bdrate import bd_rate
-
-        notes = []
-        for r in refinements:
-            p, q = r["plain"], r["refined"]
-            notes.append(f"latent refinement, {r['label']} ({r['steps']} steps, same {r['images']} images): "
-                         f"bpp {p['bpp']:.4f} -> {q['bpp']:.4f}, PSNR {p.get('psnr-rgb', float('nan')):.2f} -> "
-                         f"{q.get('psnr-rgb', float('nan')):.2f} dB")
-        if len(refinements) >= 2 and all("psnr-rgb" in r["plain"] for r in refinements):
-            try:
-                gain = bd_rate([r["plain"]["bpp"] for r in refinements], [r["plain"]["psnr-rgb"] for r in refinements],
-                               [r["refined"]["bpp"] for r in refinements],
-                               [r["refined"]["psnr-rgb"] for r in refinements])
-                notes.append(f"latent refinement BD-rate (PSNR) vs the same models unrefined: {gain:+.1f} %")
-            except ValueError as exc:
-                notes.append(f"latent refinement BD-rate not computable: {exc}")
-        return notes
-
-    def _notes(self, cfg, curve, budgets, n_images) -> list[str]:
-        steps = sum(b.get("steps", 0) for b in budgets)
-        seconds = sum(b.get("train_seconds", 0.0) for b in budgets)
-        where = ", ".join(sorted({f"{b.get('device', 'cpu')} x{b.get('threads', '?')} threads" for b in budgets}))
-        budget = f"training budget: {len(budgets)} model(s), {steps} steps in all, {seconds / 60:.1f} min ({where})"
-        coder = cfg["codec"].get("coder", {}).get("use", "?")
-        if curve is None:  # lossless
-            test = {k: v for k, v in cfg["data"]["test"].items() if k != "batch"}
-            return [f"codec: {cfg['codec']['use']} with {coder} coding; {n_images} test items coded as one file "
-                    "per codec, decoded and checked value for value; every rate counts every byte of that file",
-                    f"test data: {json.dumps(test)}", budget]
-        notes = [f"codec: {cfg['codec']['use']} with {coder} coding; "
-                 f"{n_images} test images; every rate is the mean size of real nc files, decoded and "
-                 "checked bit-exact against the evaluation reconstruction", budget]
-        if len(curve["bpp"]) < 2:
-            notes.append("BD-rates need at least two nc rate points: add a `sweep:` (e.g. of train.loss.lmbda)")
-        if "header_bytes" in curve and "ideal_bits" in curve:
-            for label, nbytes, header, ideal in zip(curve.get("labels", []), curve["bytes"], curve["header_bytes"],
-                                                    curve["ideal_bits"]):
-                ratio = f"{(nbytes - header) * 8 / ideal:.4f}" if 0 < ideal < float("inf") else "unknown"
-                notes.append(f"{label}: mean file {nbytes:.0f} B = header {header:.1f} B + streams; streams / "
-                             f"information content = {ratio}")
-        return notes
 
 
 def run(path: str, overrides=(), out="runs", resume=False, quiet=False) -> Path:

@@ -21,7 +21,7 @@ from nc_core.container import codec_digest, forget_digest
 from nc_core.contracts import LearnedCodec
 from nc_core.errors import UserError
 from nc_core.files import atomic_write
-from nc_core.models import MODEL, MODEL_INFO, load_weights
+from nc_core.models import MODEL, MODEL_INFO, load_state, load_weights
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -42,11 +42,11 @@ def resolve_device(name: str) -> torch.device:
 
 def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *, seed: int,
           device: torch.device, resume: bool = False, quiet: bool = False, log=print,
-          init: Path | None = None) -> dict:
+          init: Path | None = None, label: str | None = None) -> dict:
     """Train ``codec`` in place; returns a summary (steps, wall time, last logged values).
 
-    ``init`` (a weights file or run directory) warm-starts a fresh run; ``config["init"]``
-    does the same from the pipeline. A resumed checkpoint takes precedence over both.
+    ``init`` (a weights file or run directory) warm-starts a fresh run; a resumed checkpoint
+    takes precedence. ``label`` names the progress bar (the pipeline's name).
     """
     tc = config
     steps, opt_cfg, drop = tc["steps"], tc["optimizer"], tc["lr_drop"]
@@ -63,15 +63,14 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
         log(f"resuming {run_dir} at step {start}/{steps}")
     else:
         torch.manual_seed(seed)
-        init = init or (Path(tc["init"]) if tc.get("init") else None)
         if init is not None:
-            codec.load_state_dict(load_weights(init / MODEL if init.is_dir() else init))
+            load_state(codec, init / MODEL if init.is_dir() else init)
             log(f"warm start from {init}")
 
     batch_iter = batches(seed + start)  # deterministic continuation after a resume
     drop_step = int(drop["at"] * steps)
     logs: dict[str, float] = {}
-    bar = tqdm(total=steps, initial=start, disable=quiet, desc=run_dir.name, dynamic_ncols=True,
+    bar = tqdm(total=steps, initial=start, disable=quiet, desc=label or run_dir.name, dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
     t0 = time.perf_counter() - elapsed
     for step in range(start, steps):
@@ -97,11 +96,13 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     return {"steps": steps, "train_seconds": time.perf_counter() - t0, "final": logs}
 
 
-def finalize(codec: LearnedCodec, run_dir: Path, summary: dict) -> None:
-    """Build coding tables and save the deployable weights plus their identity."""
+def finalize(codec: LearnedCodec, run_dir: Path, summary: dict, update: bool = True) -> None:
+    """Build coding tables (unless the weights came with them: ``update=False``) and save
+    the deployable weights plus their identity."""
     codec.cpu().eval()
-    codec.update()
-    forget_digest(codec)  # new tables, new identity
+    if update:
+        codec.update()
+        forget_digest(codec)  # new tables, new identity
     atomic_save(codec.state_dict(), run_dir / MODEL)
     info = {"codec": codec.name, "weights": codec_digest(codec).hex(), "training": summary}
     atomic_write(run_dir / MODEL_INFO, json.dumps(info, indent=2))

@@ -1,0 +1,225 @@
+"""`nc run --resume` (continue, refuse a changed model, re-evaluate a changed evaluation),
+models that fail to load, evaluating a model without training it, and run labels."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+
+import pytest
+
+from nc_core.cli import main
+from nc_core.pipeline import load_pipeline
+
+SWEEP = """\
+  baselines: [{use: jpeg, qualities: [10, 60]}]
+sweep:
+  train.loss.lmbda: [0.005, 0.05]
+"""
+
+
+def run_nc(*args) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def snapshot(folder) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_pipeline_text):
+    """A finished two-point sweep (warm-started) with a JPEG baseline."""
+    root = tmp_path_factory.mktemp("resume")
+    pipeline = root / "tiny.yaml"
+    pipeline.write_text(tiny_pipeline_text.replace("  checkpoint_every: 2\n", "  checkpoint_every: 2\n  warm_start: true\n")
+                        + SWEEP)
+    assert run_nc("run", pipeline, "--out", root / "runs", "--quiet")[0] == 0
+    (run_dir,) = (root / "runs" / "tiny").iterdir()
+    return {"root": root, "pipeline": pipeline, "run_dir": run_dir}
+
+
+@pytest.fixture
+def copy_of(swept, tmp_path):
+    """A private copy of the swept run (tests that resume it must not disturb the others)."""
+    runs = tmp_path / "runs"
+    shutil.copytree(swept["root"] / "runs", runs)
+    (run_dir,) = (runs / "tiny").iterdir()
+    return runs, run_dir
+
+
+def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypatch):
+    import torch
+
+    from nc_core.runner import train
+
+    out = tmp_path / "runs"
+    args = ["run", tiny_pipeline, "--out", out, "--set", "train.steps=4"]
+    save = train.atomic_save
+
+    def interrupted_after_step_2(obj, path):
+        save(obj, path)
+        if obj["step"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "atomic_save", interrupted_after_step_2)
+    assert run_nc(*args, "--quiet")[0] == 130
+    monkeypatch.setattr(train, "atomic_save", save)
+    (run_dir,) = (out / "tiny").iterdir()
+    assert not (run_dir / "results.json").exists()
+    code, stdout, _ = run_nc(*args, "--resume")
+    assert code == 0 and "at step 2/4" in stdout
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == 4
+    assert json.loads((run_dir / "model.json").read_text())["training"]["steps"] == 4
+    assert (run_dir / "results.json").exists()
+
+
+@pytest.mark.parametrize("overrides, named", [
+    (["codec.transform.channels=4"], ["codec.transform.channels (8 -> 4)"]),
+    (["data.test.split=train"], ["data.test.split (\"test\" -> \"train\")"]),
+    (["train.steps=5", "seed=3"], ["train.steps (3 -> 5)", "seed (0 -> 3)"]),
+    (["sweep.train.loss.lmbda=[0.005, 0.06]"], ["sweep.train.loss.lmbda ([0.005,0.05] -> [0.005,0.06])"]),
+    (["init=elsewhere.pt", "evaluate.max_images=2"], ["init (absent -> \"elsewhere.pt\")"]),
+])
+def test_resume_refuses_a_changed_model_and_touches_nothing(swept, overrides, named):
+    before = snapshot(swept["root"])
+    sets = [a for o in overrides for a in ("--set", o)]
+    code, _, err = run_nc("run", swept["pipeline"], "--out", swept["root"] / "runs", "--resume", "--quiet", *sets)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(swept["run_dir"]) in err and "start a new run" in err
+    for key in named:
+        assert key in err, err
+    assert "evaluate" not in err  # only what blocks the resume is named
+    assert snapshot(swept["root"]) == before  # every file byte-identical
+
+
+def test_resume_with_a_changed_evaluation_re_evaluates_beside_the_run(swept, copy_of):
+    runs, run_dir = copy_of
+    before = snapshot(run_dir)
+    args = ["run", swept["pipeline"], "--out", runs, "--resume", "--set", "evaluate.metrics=[bpp, psnr, ms-ssim]"]
+    code, stdout, err = run_nc(*args)
+    assert code == 0, err
+    assert "model finished earlier" in stdout and "warm start" not in stdout  # loaded, not retrained
+    (eval_dir,) = run_dir.glob("eval-*")
+    assert {k: v for k, v in snapshot(run_dir).items() if eval_dir.name not in k.parts} == before
+    report = (eval_dir / "report.md").read_text()
+    assert report.startswith("# nc run: tiny (re-evaluation)")
+    assert "evaluate.metrics" in report and str(run_dir) in report
+    results = json.loads((eval_dir / "results.json").read_text())
+    assert "re-evaluation" in results["description"] and len(results["results"]["ms-ssim-rgb"]) == 2
+    assert "ms-ssim-rgb" not in json.loads((run_dir / "results.json").read_text())["results"]
+    assert (eval_dir / "rd.png").exists() and (eval_dir / "baselines.json").exists()
+    assert not list(eval_dir.rglob("model.pt"))  # the models stay where they were trained
+    # the same change again continues that re-evaluation; the original pipeline resumes the run itself
+    assert run_nc(*args, "--quiet")[0] == 0 and len(list(run_dir.glob("eval-*"))) == 1
+    assert run_nc("run", swept["pipeline"], "--out", runs, "--resume", "--quiet")[0] == 0
+    after = snapshot(run_dir)
+    assert all(after[k] == v for k, v in before.items() if k.suffix in (".pt", ".yaml") or k.name == "model.json")
+
+
+def test_a_model_that_fails_to_load_is_one_line(swept, tmp_path):
+    source = swept["run_dir"] / "lmbda=0.005"
+    image = tmp_path / "image.png"
+    from PIL import Image
+
+    from nc_core.components.datasets import Samples
+
+    Image.fromarray(next(Samples(split="test").images())[1]).save(image)
+
+    def compress(run_dir):
+        code, _, err = run_nc("compress", "--model", run_dir, image, "-o", tmp_path / "x.nc")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert not (tmp_path / "x.nc").exists()
+        return err
+
+    def broken(name, change):
+        run_dir = tmp_path / name
+        shutil.copytree(source, run_dir)
+        change(run_dir)
+        return run_dir
+
+    wider = broken("wider", lambda d: (d / "pipeline.yaml").write_text(
+        (d / "pipeline.yaml").read_text().replace("channels: 8", "channels: 16")))
+    err = compress(wider)
+    assert f"{wider}: model.pt does not fit the pipeline's codec (size mismatch for transform." in err
+    assert "the file has [8," in err and "the codec [16," in err
+
+    truncated = broken("truncated", lambda d: (d / "model.pt").write_bytes((d / "model.pt").read_bytes()[:500]))
+    assert f"{truncated}/model.pt: not a readable nc weights file" in compress(truncated)
+
+    unknown = broken("unknown", lambda d: (d / "pipeline.yaml").write_text(
+        (d / "pipeline.yaml").read_text().replace("use: factorized", "use: no-such-transform")))
+    assert f"{unknown}: pipeline.yaml no longer validates" in compress(unknown)
+
+    bare = broken("bare", lambda d: (d / "pipeline.yaml").unlink())
+    assert f"{bare}: model.pt has no pipeline.yaml" in compress(bare)
+
+    # decompress goes through the same loader
+    assert run_nc("compress", "--model", source, image, "-o", tmp_path / "ok.nc")[0] == 0
+    code, _, err = run_nc("decompress", tmp_path / "ok.nc", "-o", tmp_path / "ok.png", "--model", wider)
+    assert code == 2 and "does not fit" in err and len(err.strip().splitlines()) == 1
+
+
+def evaluate_only(tiny_pipeline_text: str, init) -> str:
+    """The tiny pipeline without its train section and data.train, evaluating ``init``."""
+    text = tiny_pipeline_text.replace("  train: {use: samples, split: train, patch: 32, batch: 2}\n", "")
+    head, tail = text.split("train:\n", 1)
+    return head + f"init: '{init}'\n" + "evaluate:\n" + tail.split("evaluate:\n", 1)[1]
+
+
+def test_evaluate_a_trained_model_without_training_it(swept, tmp_path, tiny_pipeline_text):
+    source = swept["run_dir"] / "lmbda=0.05"
+    pipeline = tmp_path / "eval.yaml"
+    for n, init in enumerate((source, source / "model.pt")):
+        pipeline.write_text(evaluate_only(tiny_pipeline_text, init))
+        out = tmp_path / f"runs{n}"
+        code, stdout, err = run_nc("run", pipeline, "--out", out)
+        assert code == 0, err
+        assert "without training" in stdout and "warm start" not in stdout
+        (run_dir,) = (out / "tiny").iterdir()
+        assert not (run_dir / "checkpoint.pt").exists()
+        info, trained = (json.loads((d / "model.json").read_text()) for d in (run_dir, source))
+        assert info["weights"] == trained["weights"]  # same tables, same hash: its files decode
+        assert info["training"]["steps"] == 0 and info["training"]["earlier"]["steps"] == 3
+        rows, trained_rows = (json.loads((d / "results.json").read_text())["per_image"] for d in (run_dir, source))
+        assert [r["bytes"] for r in rows] == [r["bytes"] for r in trained_rows]  # the same files
+        report = (run_dir / "report.md").read_text()
+        assert "1 model(s) not trained here, weights from" in report and str(init) in report
+        assert (run_dir / "rd.png").stat().st_size > 0
+
+
+def test_evaluate_without_training_refuses_weights_for_another_codec(swept, tmp_path, tiny_pipeline_text):
+    pipeline = tmp_path / "eval.yaml"
+    pipeline.write_text(evaluate_only(tiny_pipeline_text, swept["run_dir"] / "lmbda=0.05")
+                        .replace("channels: 8", "channels: 16"))
+    code, _, err = run_nc("run", pipeline, "--out", tmp_path / "runs", "--quiet")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "init: " in err and "does not fit" in err, err
+    assert not (tmp_path / "runs").exists()  # refused before any run directory exists
+    pipeline.write_text(evaluate_only(tiny_pipeline_text, tmp_path / "missing"))
+    code, _, err = run_nc("run", pipeline, "--out", tmp_path / "runs", "--quiet")
+    assert code == 2 and "no such file" in err and not (tmp_path / "runs").exists()
+
+
+def test_progress_bar_is_labelled_with_the_pipeline_name(tiny_pipeline, tmp_path):
+    code, _, err = run_nc("run", tiny_pipeline, "--out", tmp_path / "runs")
+    assert code == 0
+    (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
+    assert "tiny: 100%" in err and run_dir.name not in err
+
+
+def test_sweep_report_gives_the_training_budget_beside_the_bd_rates(swept):
+    report = (swept["run_dir"] / "report.md").read_text()
+    table, after = report.split("## BD-rate", 1)[1].split("\n\n## ", 1)
+    assert "| tiny | jpeg |" in table
+    assert "nc training budget: 2 model(s), 6 steps in all" in table
+
+
+def test_the_quickstart_is_a_warm_started_sweep_of_three_rates():
+    pipeline = load_pipeline("examples/quickstart.yaml")
+    runs = pipeline.runs()
+    assert len(runs) >= 3 and pipeline.config["train"]["warm_start"]
+    assert len({cfg["train"]["loss"]["lmbda"] for _, cfg in runs}) == len(runs)
