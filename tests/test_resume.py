@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -219,7 +220,7 @@ def test_sweep_report_gives_the_training_budget_beside_the_bd_rates(swept):
 
 
 def test_the_quickstart_is_a_warm_started_sweep_of_three_rates():
-    pipeline = load_pipeline("examples/quickstart.yaml")
+    pipeline = load_pipeline(Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml")
     runs = pipeline.runs()
     assert len(runs) >= 3 and pipeline.config["train"]["warm_start"]
     assert len({cfg["train"]["loss"]["lmbda"] for _, cfg in runs}) == len(runs)
