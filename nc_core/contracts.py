@@ -4,7 +4,9 @@ A component is a class with a unique, stable ``name`` and a ``kind``. A pipeline
 ``use: NAME``; the other keys of that YAML mapping are the keyword arguments of its
 constructor, validated against the constructor's signature and type annotations before any
 work starts (see :mod:`nc_core.pipeline`). A constructor parameter annotated with a component
-kind (e.g. ``transform: Transform``) takes a nested ``{use: ...}`` mapping.
+kind (e.g. ``transform: Transform``) takes a nested ``{use: ...}`` mapping; one annotated with
+a *sub-contract* of a kind (a subclass of its base, e.g. ``prior: Prior``) takes only components
+deriving from that subclass, and validation names the ones that fit.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ __all__ = [
     "Encoder",
     "Decoder",
     "ProbabilityModel",
+    "Prior",
+    "EntropyModel",
     "Transform",
     "Quantizer",
     "Metric",
@@ -40,10 +44,16 @@ __all__ = [
 
 
 class Component:
-    """Base of every component. Subclasses set ``name`` (unique across all plugins)."""
+    """Base of every component. Subclasses set ``name`` (unique across all plugins).
+
+    ``contract`` says in a few words what a component deriving from a class is, for messages
+    (``"plain prior"``): the base of each kind and each sub-contract a constructor may annotate
+    a slot with (:class:`Prior`, :class:`EntropyModel`, or a plugin's own) set it.
+    """
 
     name: ClassVar[str]
     kind: ClassVar[str]
+    contract: ClassVar[str]
 
 
 # ------------------------------------------------------------------------------ coders
@@ -96,16 +106,22 @@ class Coder(Component):
 
 
 class ProbabilityModel(Component, nn.Module):
-    """An entropy model over latents.
+    """An entropy model over latents: the ``probability-model`` kind, holding two contracts.
 
-    ``forward(y_tilde, **cond)`` returns differentiable likelihoods (same shape as
-    ``y_tilde``) for training; ``coding_distribution(shape, **cond)`` gives the coder an
-    explicit :mod:`nc_core.coding` distribution for the integer symbols. Models with tables
-    build them in ``update()`` (called once after training and before any coding); the tables
-    are buffers saved with the weights, so a decoder never recomputes them.
+    * :class:`Prior`: a plain prior. ``forward(y_tilde)`` gives likelihoods of the quantizer's
+      training surrogate, ``coding_distribution(shape)`` the coder's distribution of the
+      integer symbols (``transform-coding``'s ``prior``).
+    * :class:`EntropyModel`: a hyperprior (conditional) entropy model that quantizes and codes
+      side information itself: ``forward(y, quantizer, z=None)``, ``encode`` and ``decode``
+      (``hyperprior``'s ``entropy``).
+
+    A codec annotates its slot with the contract it calls, so validation rejects the other.
+    Models with tables build them in ``update()`` (called once after training and before any
+    coding); the tables are buffers saved with the weights, so a decoder never recomputes them.
     """
 
     kind = "probability-model"
+    contract = "probability model"
 
     def bind(self, channels: int) -> "ProbabilityModel":
         """Size the model for ``channels`` latent channels; the codec calls this once, before
@@ -116,7 +132,46 @@ class ProbabilityModel(Component, nn.Module):
     def update(self) -> None:
         """Build coding tables from the current parameters (no-op for table-free models)."""
 
+
+class Prior(ProbabilityModel):
+    """A plain prior over latents.
+
+    ``forward(y_tilde, **cond)`` returns differentiable likelihoods (same shape as
+    ``y_tilde``, the quantizer's ``for_rate`` output) for training;
+    ``coding_distribution(shape, **cond)`` gives the coder an explicit :mod:`nc_core.coding`
+    distribution for the integer symbols.
+    """
+
+    contract = "plain prior"
+
     def coding_distribution(self, shape: Sequence[int], **cond: Any) -> CodingDistribution:
+        raise NotImplementedError
+
+
+class EntropyModel(ProbabilityModel):
+    """A hyperprior entropy model: it models latents ``y`` under side information ``z`` that
+    it computes, quantizes and codes itself (e.g. under its own :class:`Prior`).
+
+    ``forward(y, quantizer, z=None)`` (training) returns ``(y_syn, likelihoods)``: the latent
+    the synthesis transform sees and ``{name: likelihoods}`` of every coded part (``"y"``,
+    ``"z"``); ``z`` replaces the hyper-analysis of ``y`` (latent refinement optimises it).
+    ``encode(y, quantizer, seed, z=None)`` quantizes a batch: ``(y_hat, groups)``, ``groups[i]``
+    image ``i``'s list of ``(int64 symbols, coding distribution)`` in decode order.
+    ``decode(decoder, shape, quantizer, seed)`` decodes one image's ``y_hat`` (``shape``
+    ``1 x M x h x w``) from an open :class:`Decoder`, equal to what ``encode`` gave.
+    """
+
+    contract = "hyperprior entropy model"
+
+    def forward(self, y: torch.Tensor, quantizer: Quantizer, z: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def encode(self, y: torch.Tensor, quantizer: Quantizer, seed: int, z: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, list[list[tuple[np.ndarray, CodingDistribution]]]]:
+        raise NotImplementedError
+
+    def decode(self, decoder: Decoder, shape: Sequence[int], quantizer: Quantizer, seed: int) -> torch.Tensor:
         raise NotImplementedError
 
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nc_core.coding import IndexedTables
-from nc_core.contracts import ProbabilityModel
+from nc_core.contracts import Prior
 
 __all__ = ["LowerBound", "lower_bound", "GDN", "LIKELIHOOD_FLOOR", "ResizingBuffers", "DeepFactorized"]
 
@@ -92,7 +92,7 @@ class ResizingBuffers(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-class DeepFactorized(ProbabilityModel, ResizingBuffers):
+class DeepFactorized(Prior, ResizingBuffers):
     """Per-channel learned CDF. ``channels`` is set by the codec (``bind``)."""
 
     name = "deep-factorized"

@@ -16,7 +16,7 @@ from nc_core._deprecation import moved
 from nc_core.coders import decode_all, encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
-from nc_core.contracts import Coder, LearnedCodec, Payload, ProbabilityModel, Quantizer, Transform
+from nc_core.contracts import Coder, LearnedCodec, Payload, Prior, Quantizer, Transform
 
 
 class TransformCoding(LearnedCodec):
@@ -25,7 +25,7 @@ class TransformCoding(LearnedCodec):
 
     name = "transform-coding"
 
-    def __init__(self, transform: Transform, quantizer: Quantizer, prior: ProbabilityModel, coder: Coder,
+    def __init__(self, transform: Transform, quantizer: Quantizer, prior: Prior, coder: Coder,
                  seed: int = 0):
         super().__init__()
         self.transform, self.quantizer, self.coder = transform, quantizer, coder

@@ -10,9 +10,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import attrs
 import yaml
 
-from nc_core.pipeline.build import remember
+from nc_core.pipeline.build import construct_all, remember
 from nc_core.pipeline.problems import Loc, PipelineError, Problem
 from nc_core.pipeline.validate import Checker, validate
 from nc_core.pipeline.yamlload import Document, parse_value, read_yaml
@@ -86,12 +87,24 @@ class Pipeline:
     ``use``), the file it came from, and one run configuration per sweep point."""
 
     def __init__(self, base: Checker, points: list[tuple[str, Checker]], path: pathlib.Path | None,
-                 variants: list[tuple[str, dict]] = ()):
+                 variants: list[tuple[str, dict, Checker]] = (), registry: Registry | None = None,
+                 checked: bool = False):
         self.config: dict = base.config
         self.path = path
-        self._base, self._points = base, points
-        self._variants = list(variants)
+        self._base, self._points, self._registry = base, points, registry
+        self._variants = [(label, values) for label, values, _ in variants]
+        self._variant_checkers = [(label, checker) for label, _, checker in variants]
+        self._checked = checked
         self._remember(base)
+
+    def check(self) -> None:
+        """Build every component once (see :func:`parse_pipeline`'s ``construct``), unless
+        loading did; raises one :class:`PipelineError` listing every problem found."""
+        if not self._checked:
+            problems = construction_problems(self._base, self._points, self._variant_checkers, self._registry)
+            if problems:
+                raise PipelineError(problems)
+            self._checked = True
 
     def variants(self, config: dict) -> list[tuple[str, dict]]:
         """``(label, config)``: the run config itself, then each ``evaluate.variants`` entry
@@ -116,7 +129,7 @@ class Pipeline:
     def _remember(checker: Checker, config: dict | None = None) -> dict:
         config = checker.config if config is None else config
         for path in checker.components:
-            remember(_lookup(config, path), path, checker.doc.at(path, key=True))
+            remember(_lookup(config, path), path, checker.doc)
         return config
 
     def runs(self) -> list[tuple[str, dict]]:
@@ -139,6 +152,7 @@ def parse_pipeline(
     overrides: Iterable[str] = (),
     registry: Registry | None = None,
     path: pathlib.Path | None = None,
+    construct: bool = True,
 ) -> Pipeline:
     """Like :func:`load_pipeline`, from text; ``file`` names it in messages."""
     doc = read_yaml(text, file)
@@ -179,14 +193,39 @@ def parse_pipeline(
             (s if suffixes.count(s) == 1 else f"{i}-{s}", c) for i, (s, c) in enumerate(points)
         ]
     variants = _variants(doc, base, registry, problems)
+    if construct:
+        problems += construction_problems(base, points, [(label, c) for label, _, c in variants], registry)
     if problems:
         raise PipelineError(problems)
-    return Pipeline(base, points, path, variants)
+    return Pipeline(base, points, path, variants, registry, checked=construct)
 
 
-def _variants(doc: Document, base: Checker, registry, problems: list) -> list[tuple[str, dict]]:
+def _during(problem: Problem, what: str) -> Problem:
+    return attrs.evolve(problem, message=f"{problem.message} ({what})")
+
+
+def construction_problems(base: Checker, points: list[tuple[str, Checker]],
+                          variants: list[tuple[str, Checker]], registry: Registry | None = None) -> list[Problem]:
+    """Build every component of every run configuration (each sweep point, else the
+    pipeline itself) and of each coding variant, without training: every constructor's
+    problem, located. A problem only some sweep points (or a variant) have names them."""
+    runs = points or [("", base)]
+    found = [construct_all(c.config, c.doc, c.problems, registry) for _, c in runs]
+    common = set.intersection(*(set(f) for f in found))
+    problems = [p for p in found[0] if p in common]
+    for (suffix, _), point_problems in zip(runs, found):
+        problems += [_during(p, f"sweep point {suffix}") for p in point_problems if p not in common]
+    seen = set().union(*found)
+    for label, checker in variants:
+        problems += [_during(p, f"variant {label}") for p in construct_all(checker.config, checker.doc,
+                                                                            checker.problems, registry)
+                     if p not in seen]
+    return problems
+
+
+def _variants(doc: Document, base: Checker, registry, problems: list) -> list[tuple[str, dict, Checker]]:
     """Validate each ``evaluate.variants`` entry applied to the pipeline (like a sweep point)
-    and keep its normalised values: ``[(label, {key path: value})]``."""
+    and keep its normalised values: ``[(label, {key path: value}, checker)]``."""
     entries = base.config.get("evaluate", {}).get("variants") if isinstance(base.config, dict) else None
     if not entries or any(p.path.startswith("evaluate.variants") for p in base.problems):
         return []
@@ -212,15 +251,25 @@ def _variants(doc: Document, base: Checker, registry, problems: list) -> list[tu
         problems += checker.problems
         if checker.problems:
             continue
+        codec, recoded = (checker.chosen("codec", c.config.get("codec")) for c in (base, checker))
+        if codec is not None and recoded is not codec:
+            key = next((k for k in entry if _key_path(k) == ("codec", "use")), None)
+            where = here + (key,) if key else here
+            problems.append(Problem.at(doc.at(where), where, f"changes the codec itself ({codec.name!r} -> "
+                                       f"{recoded.name!r}); a variant only recodes the trained model"))
+            continue
         values = {_key_path(key): _lookup(checker.config, _key_path(key)) for key in entry}
         label = ",".join(f"{key.rsplit('.', 1)[-1]}={_label(v)}" for key, v in zip(entry, values.values()))
-        out.append((label, values))
+        out.append((label, values, checker))
     return out
 
 
-def load_pipeline(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> Pipeline:
-    """Read, override, validate (every sweep point too) and resolve a pipeline file.
-    Raises :class:`PipelineError` with every problem found."""
+def load_pipeline(path: str | pathlib.Path, overrides: Iterable[str] = (), construct: bool = True) -> Pipeline:
+    """Read, override, validate (every sweep point too) and resolve a pipeline file, and (with
+    ``construct``) build every component once, without training or reading data, so that what
+    a constructor rejects is found too. Raises one :class:`PipelineError` with every problem
+    found. ``construct=False`` only validates (e.g. a trained model's own pipeline, whose data
+    need not be on this machine)."""
     path = pathlib.Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -228,4 +277,4 @@ def load_pipeline(path: str | pathlib.Path, overrides: Iterable[str] = ()) -> Pi
         raise PipelineError(
             [Problem(str(path), 0, 0, "", f"cannot read pipeline: {exc}")]
         ) from None
-    return parse_pipeline(text, str(path), overrides, path=path)
+    return parse_pipeline(text, str(path), overrides, path=path, construct=construct)

@@ -122,7 +122,8 @@ class ComponentSpec:
     """A ``{use: NAME, **constructor kwargs}`` mapping, or just ``NAME``."""
 
     kind: str
-    base: type | None = None  # the chosen class must subclass this (e.g. LearnedCodec)
+    # the chosen class must subclass this: a sub-contract of the kind (e.g. Prior, LearnedCodec)
+    base: type | None = None
     extra: dict = attrs.field(factory=dict)  # schema-only keys, not constructor arguments
 
     def describe(self) -> str:
@@ -249,6 +250,23 @@ def node_for(ann: Any) -> Any:
         if kind is not None:
             return ComponentSpec(kind, base=None if ann is KINDS[kind] else ann)
     return AnyValue()
+
+
+def contract_of(cls: type) -> str:
+    """What a component deriving from ``cls`` is, for messages (``"plain prior"``): the
+    ``contract`` of the nearest class that declares one, else the kind."""
+    for c in cls.__mro__:
+        if "contract" in vars(c):
+            return vars(c)["contract"]
+    return getattr(cls, "kind", cls.__name__).replace("-", " ")
+
+
+def slot_contract(base: type) -> str:
+    """What a slot annotated with ``base`` takes, for messages: ``base``'s own contract, or
+    the inherited one narrowed to ``base`` (a plugin's base class that declares none)."""
+    if "contract" in vars(base):
+        return base.contract
+    return f"{contract_of(base)} deriving from {base.__module__}.{base.__qualname__}"
 
 
 @attrs.frozen

@@ -12,7 +12,7 @@ import difflib
 import re
 from typing import Any
 
-from nc_core.contracts import LearnedCodec, LosslessCodec
+from nc_core.contracts import KINDS, LearnedCodec, LosslessCodec
 from nc_core.pipeline.problems import KeyPath, Problem
 from nc_core.pipeline.schema import (
     OPTIONAL,
@@ -25,7 +25,9 @@ from nc_core.pipeline.schema import (
     OneOf,
     Scalar,
     Str,
+    contract_of,
     params_of,
+    slot_contract,
 )
 from nc_core.pipeline.yamlload import Document
 from nc_core.plugins import Registry, UnknownComponent, get_registry
@@ -206,7 +208,7 @@ class Checker:
             self.report(use_path, str(exc))
             return spec
         if node.base is not None and not issubclass(cls, node.base):
-            self.report(use_path, f"{kind} {name!r} is not a {node.base.__name__}")
+            self.report(use_path, self.wrong_contract(kind, name, cls, node.base))
         runtime = RUNTIME_ARGS.get(kind, ())
         fields = {
             n: Field(p.node, REQUIRED if p.required else OPTIONAL)
@@ -216,6 +218,16 @@ class Checker:
         fields.update(node.extra)
         self.components.append(path)
         return {"use": name, **self._fields(spec, fields, path, f" for {kind} {name!r}", cls)}
+
+    def wrong_contract(self, kind: str, name: str, cls: type, base: type) -> str:
+        """Why ``cls`` does not fit a slot annotated with ``base`` (a sub-contract of the kind),
+        and which installed components do."""
+        fits = [n for n in self.registry.names(kind) if issubclass(self.registry.get(kind, n), base)]
+        what = contract_of(cls)
+        if what == contract_of(KINDS[kind]):  # a component that declares no sub-contract
+            what += f" that does not derive from {base.__module__}.{base.__qualname__}"
+        return (f"{name!r} is a {what}; this slot takes a {slot_contract(base)} "
+                f"(choices: {', '.join(fits) or 'none installed'})")
 
     def _sweep(self, node, value, path):
         if not isinstance(value, dict):
@@ -244,28 +256,57 @@ class Checker:
         return copy.deepcopy(value)
 
     # -- whole pipeline ------------------------------------------------------------------
+    def chosen(self, kind: str, spec: Any) -> type | None:
+        """The class a (validated) spec names; None when it names none (already reported)."""
+        name = spec.get("use") if isinstance(spec, dict) else spec
+        if not isinstance(name, str):
+            return None
+        try:
+            return self.registry.get(kind, name)
+        except UnknownComponent:
+            return None
+
     def cross_check(self, config: dict) -> None:
         """Rules spanning sections."""
-        if "train" not in config:
+        if not isinstance(config, dict):
             return
-        if isinstance(config.get("data"), dict) and "train" not in config["data"]:
-            self.report(
-                ("data",),
-                "missing required key 'train' (the pipeline has a train section)",
-                key=True,
-            )
-        codec = config.get("codec")
-        if isinstance(codec, dict) and isinstance(codec.get("use"), str):
-            try:
-                cls = self.registry.get("codec", codec["use"])
-            except UnknownComponent:
-                return  # already reported
-            if not issubclass(cls, (LearnedCodec, LosslessCodec)):
+        codec = self.chosen("codec", config.get("codec"))
+        if "train" in config:
+            if isinstance(config.get("data"), dict) and "train" not in config["data"]:
                 self.report(
-                    ("codec",),
-                    f"codec {codec['use']!r} cannot be trained; remove the train section",
+                    ("data",),
+                    "missing required key 'train' (the pipeline has a train section)",
                     key=True,
                 )
+            if codec is not None and not issubclass(codec, (LearnedCodec, LosslessCodec)):
+                self.report(
+                    ("codec",),
+                    f"codec {codec.name!r} cannot be trained; remove the train section",
+                    key=True,
+                )
+        evaluate = config.get("evaluate")
+        if codec is None or not isinstance(evaluate, dict):
+            return
+        lossless = issubclass(codec, LosslessCodec)
+        kind = "lossless" if lossless else "lossy"
+        for i, spec in enumerate(evaluate.get("baselines") or []):
+            baseline = self.chosen("baseline", spec)
+            if baseline is not None and bool(baseline.lossless) != lossless:
+                self.report(
+                    ("evaluate", "baselines", i),
+                    f"{baseline.name!r} is {'lossless' if baseline.lossless else 'lossy'}; "
+                    f"this pipeline's codec is {kind} ({codec.name!r})",
+                )
+        if evaluate.get("refine"):
+            if lossless:
+                self.report(("evaluate", "refine"), f"latent refinement is for lossy codecs; "
+                            f"codec {codec.name!r} is lossless", key=True)
+            elif "train" not in config:
+                self.report(("evaluate", "refine"), "latent refinement needs a train section "
+                            "(its loss says what to refine for)", key=True)
+        if evaluate.get("variants") and not lossless:
+            self.report(("evaluate", "variants"), f"coding variants are evaluated for lossless codecs "
+                        f"only; codec {codec.name!r} is lossy", key=True)
 
 
 def validate(doc: Document, registry: Registry | None = None) -> Checker:

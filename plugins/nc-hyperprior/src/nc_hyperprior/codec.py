@@ -19,7 +19,7 @@ import torch
 from nc_core.coders import encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
-from nc_core.contracts import Coder, LearnedCodec, Loss, Payload, ProbabilityModel, Quantizer, Transform
+from nc_core.contracts import Coder, LearnedCodec, Loss, Payload, Quantizer, Transform
 from nc_core.imaging import MAX_SIDE, fixed_threads, pad_to, to_image, to_tensor
 from nc_hyperprior.models import HyperpriorModel
 from nc_hyperprior.refine import refine_latents
@@ -32,7 +32,7 @@ class HyperpriorCodec(LearnedCodec):
 
     name = "hyperprior"
 
-    def __init__(self, transform: Transform, entropy: ProbabilityModel, quantizer: Quantizer, coder: Coder,
+    def __init__(self, transform: Transform, entropy: HyperpriorModel, quantizer: Quantizer, coder: Coder,
                  seed: int = 0):
         super().__init__()
         if not isinstance(entropy, HyperpriorModel):

@@ -24,7 +24,7 @@ import attrs
 import torch
 from torch import nn
 
-from nc_core.contracts import ProbabilityModel, Quantizer
+from nc_core.contracts import EntropyModel, Quantizer
 from nc_core.exact import ExactNet, HalfTanh, MaskedConv2d, from_fixed, run_layers, to_fixed
 from nc_core.layers import DeepFactorized
 from nc_hyperprior.gaussian import GaussianTables, gaussian_likelihood
@@ -45,7 +45,7 @@ def _crop(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return t[..., :h, :w]
 
 
-class HyperpriorModel(ProbabilityModel):
+class HyperpriorModel(EntropyModel):
     """Base of the hyperprior entropy models (``use:`` one of the subclasses).
 
     ``hyper_channels`` is the width N of the hyper transforms and of ``z``; the latent width M
