@@ -195,7 +195,10 @@ def get_registry() -> Registry:
     return _registry
 
 
-def set_registry(registry: Registry | None) -> None:
-    """Replace the process-wide registry (tests; embedding nc with hand-picked plugins)."""
+def set_registry(registry: Registry | None) -> Registry | None:
+    """Replace the process-wide registry (tests; embedding nc with hand-picked plugins) and
+    return the one it replaces, to restore it afterwards; ``None`` reloads installed plugins
+    on next use."""
     global _registry
-    _registry = registry
+    previous, _registry = _registry, registry
+    return previous
