@@ -429,8 +429,12 @@ class Runner:
         if init is None:
             return
         weights = init / models.MODEL if init.is_dir() else init
+        if not weights.exists() and init.is_dir():
+            points = sorted(p.name for p in init.iterdir() if (p / models.MODEL).exists())
+            hint = f"; pick one of its sweep points: {', '.join(points)}" if points else ""
+            raise UserError(f"init: {init} holds no trained model ({models.MODEL}){hint}")
         if not weights.exists():
-            raise UserError(f"init: {init}: no such file" + (f" ({models.MODEL})" if init.is_dir() else ""))
+            raise UserError(f"init: {init}: no such file")
         models.load_state(models.build_codec(cfg), weights, what=f"init: {weights}")
 
     def _train(self, codec, cfg: dict, sub: Path, init: Path | None, label: str) -> dict:
