@@ -15,9 +15,12 @@ from nc_core.contracts import (
     Codec,
     Coder,
     Dataset,
+    EntropyModel,
     LearnedCodec,
     Loss,
+    LosslessCodec,
     Metric,
+    Prior,
     ProbabilityModel,
     Quantizer,
     Transform,
@@ -57,12 +60,34 @@ class Noise(Quantizer):
         self.width = width
 
 
-class DeepFactorized(ProbabilityModel):
+class DeepFactorized(Prior):
     name = "deep-factorized"
 
-    def __init__(self, filters: list[int] | None = None):
+    def __init__(self, filters: list[int] | None = None, tail_mass: float = 1e-6):
         nn.Module.__init__(self)
+        if not 0 < tail_mass < 0.1:
+            raise ValueError("tail_mass must be in (0, 0.1)")
         self.filters = filters
+
+
+class ScaleHyperprior(EntropyModel):
+    name = "scale-hyperprior"
+
+
+class LegacyPrior(ProbabilityModel):
+    """A third-party model written before the sub-contracts: it declares none."""
+
+    name = "legacy-prior"
+
+
+class GaussianPrior(Prior):
+    """A plugin's own sub-contract."""
+
+    contract = "gaussian prior"
+
+
+class Gauss(GaussianPrior):
+    name = "gauss"
 
 
 class Ans(Coder):
@@ -83,6 +108,40 @@ class TransformCoding(LearnedCodec):
         self.transform, self.quantizer, self.prior, self.coder = transform, quantizer, prior, coder
 
 
+class StrictCoding(LearnedCodec):
+    name = "strict-coding"
+
+    def __init__(self, prior: Prior, coder: Coder):
+        nn.Module.__init__(self)
+        self.prior, self.coder = prior, coder
+
+
+class Hyperprior(LearnedCodec):
+    name = "hyperprior"
+
+    def __init__(self, entropy: EntropyModel, coder: Coder):
+        nn.Module.__init__(self)
+        self.entropy, self.coder = entropy, coder
+
+
+class GaussCoding(LearnedCodec):
+    name = "gauss-coding"
+
+    def __init__(self, prior: GaussianPrior):
+        nn.Module.__init__(self)
+        self.prior = prior
+
+
+class SetCoding(LosslessCodec):
+    name = "set-coding"
+
+    def __init__(self, coder: Coder, channels: int = 128, scheme: Literal["a", "b"] = "a"):
+        nn.Module.__init__(self)
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        self.coder, self.channels, self.scheme = coder, channels, scheme
+
+
 class Identity(Codec):
     name = "identity"
 
@@ -91,6 +150,8 @@ class Samples(Dataset):
     name = "samples"
 
     def __init__(self, split: Literal["train", "test"] = "test", patch: int = 256, batch: int = 8):
+        if patch < 16 or batch < 1:
+            raise ValueError("patch must be >= 16 and batch >= 1")
         self.split, self.patch, self.batch = split, patch, batch
 
 
@@ -105,12 +166,25 @@ class RateDistortion(Loss):
     name = "rate-distortion"
 
     def __init__(self, lmbda: float = 0.01, distortion: Metric | None = None):
+        if not lmbda > 0:
+            raise ValueError("lmbda must be positive")
         self.lmbda, self.distortion = lmbda, distortion
 
 
 class Jpeg(Baseline):
     name = "jpeg"
     qualities = (10, 50, 90)
+
+    def __init__(self, quality: int):
+        if not 0 <= quality <= 100:
+            raise ValueError(f"quality must be an integer in [0, 100], got {quality}")
+        super().__init__(quality)
+
+
+class Zip(Baseline):
+    name = "zip"
+    qualities = (9,)
+    lossless = True
 
 
 class Webp(Baseline):
@@ -126,13 +200,13 @@ def _fake_plugin() -> types.SimpleNamespace:
     hooks = {
         "nc_register_transforms": [Factorized],
         "nc_register_quantizers": [Mixed, Noise],
-        "nc_register_probability_models": [DeepFactorized],
+        "nc_register_probability_models": [DeepFactorized, ScaleHyperprior, LegacyPrior, Gauss],
         "nc_register_coders": [Ans, Range],
-        "nc_register_codecs": [TransformCoding, Identity],
+        "nc_register_codecs": [TransformCoding, StrictCoding, Hyperprior, GaussCoding, SetCoding, Identity],
         "nc_register_datasets": [Samples],
         "nc_register_metrics": METRICS,
         "nc_register_losses": [RateDistortion],
-        "nc_register_baselines": [Jpeg, Webp],
+        "nc_register_baselines": [Jpeg, Webp, Zip],
     }
 
     def hook(name, classes):
@@ -256,7 +330,7 @@ def test_many_problems_reported_at_once_with_locations(tmp_path):
     """
     assert problems(tmp_path, text) == [
         "P:2:7: seed: expected int, got str 'abc'",
-        "P:3:1: devise: unknown key 'devise'; did you mean 'device'? valid keys: name, seed, device, data, codec, train, evaluate, sweep",
+        "P:3:1: devise: unknown key 'devise'; did you mean 'device'? valid keys: name, seed, device, data, codec, init, train, evaluate, sweep",
         "P:4:1: data: missing required key 'train' (the pipeline has a train section)",
         "P:5:31: data.test.split: expected one of train, test, got str 'tset'; did you mean 'test'?",
         "P:6:1: codec: missing required key 'prior' for codec 'transform-coding'",
@@ -513,14 +587,24 @@ def test_build_nested_components(tmp_path):
 
 
 def test_build_errors_are_located(tmp_path):
-    p = load_pipeline(write(tmp_path, GOOD + "sweep:\n  codec.transform.channels: [8, 0]\n"))
+    path = write(tmp_path, GOOD + "sweep:\n  codec.transform.channels: [8, 0]\n")
+    # loading builds every sweep point: the bad one is named, at the swept value
+    with pytest.raises(PipelineError) as info:
+        load_pipeline(path)
+    assert str(info.value) == (
+        f"{path}:21:33: codec.transform.channels: cannot build transform 'factorized': "
+        "channels must be >= 1, got 0 (sweep point channels=0)"
+    )
+    # without building, build() itself locates the same problem
+    p = load_pipeline(path, construct=False)
     (_, ok), (_, bad) = p.runs()
     build(ok["codec"], "codec")
-    with pytest.raises(PipelineError) as info:
+    with pytest.raises(PipelineError) as again:
         build(bad["codec"], "codec")
-    assert str(info.value) == (
-        f"{tmp_path / 'pipeline.yaml'}:9:3: codec.transform: cannot build transform 'factorized': channels must be >= 1, got 0"
-    )
+    assert str(again.value) == str(info.value).removesuffix(" (sweep point channels=0)")
+    with pytest.raises(PipelineError) as late:  # what Runner.preflight calls
+        p.check()
+    assert late.value.problems == info.value.problems
     with pytest.raises(
         PipelineError, match=r"^<pipeline>: unknown coder 'nope'; choices: ans, range$"
     ):
@@ -534,23 +618,154 @@ def test_parse_pipeline_from_text():
         parse_pipeline("name: 3\ndata: {test: samples}\ncodec: identity\n", "inline.yaml")
 
 
+LOSSLESS = """\
+name: sets
+data: {train: samples, test: samples}
+codec: {use: set-coding, coder: ans, channels: 128}
+train: {loss: rate-distortion, steps: 5}
+evaluate:
+  baselines: [zip]
+"""
+
+
 def test_variants_are_validated_and_applied(tmp_path):
-    text = GOOD + (
+    text = LOSSLESS + (
         "  variants:\n"
         "    - {codec.coder: range}\n"
-        "    - {codec.coder: {use: ans}, codec.transform.channels: 64}\n"
+        "    - {codec.coder: {use: ans}, codec.channels: 64}\n"
     )
     p = load_pipeline(write(tmp_path, text))
     (_, cfg), = p.runs()
     variants = p.variants(cfg)
     assert [label for label, _ in variants] == ["coder=ans,channels=128", "coder=range", "coder=ans,channels=64"]
     assert variants[1][1]["codec"]["coder"] == {"use": "range"}
-    assert variants[2][1]["codec"]["transform"]["channels"] == 64
+    assert variants[2][1]["codec"]["channels"] == 64
     assert cfg["codec"]["coder"] == {"use": "ans"}  # the run config itself is unchanged
-    bad = GOOD + "  variants:\n    - {codec.coder: rnage}\n    - {train.steps: 3}\n    - 7\n"
+    bad = LOSSLESS + (
+        "  variants:\n"
+        "    - {codec.coder: rnage}\n"
+        "    - {train.steps: 3}\n"
+        "    - 7\n"
+        "    - {codec.use: transform-coding}\n"
+        "    - {codec.channels: 0}\n"
+    )
     assert problems(tmp_path, bad) == [
-        "P:21:21: codec.coder: unknown coder 'rnage'; did you mean 'range'? choices: ans, range",
-        "P:22:8: evaluate.variants[1].train.steps: a variant changes only how the trained model codes: "
+        "P:8:21: codec.coder: unknown coder 'rnage'; did you mean 'range'? choices: ans, range",
+        "P:9:8: evaluate.variants[1].train.steps: a variant changes only how the trained model codes: "
         "keys start with 'codec.'",
-        "P:23:7: evaluate.variants[2]: must be a mapping of codec key paths to values",
+        "P:10:7: evaluate.variants[2]: must be a mapping of codec key paths to values",
+        "P:11:19: evaluate.variants[3].codec.use: changes the codec itself ('set-coding' -> 'transform-coding'); "
+        "a variant only recodes the trained model",
+        "P:12:24: codec.channels: cannot build codec 'set-coding': channels must be >= 1, got 0 (variant channels=0)",
     ]
+
+
+# ------------------------------------------------------------ building every component
+
+
+def test_constructor_problems_are_all_reported_at_once_located(tmp_path):
+    text = """\
+    name: many
+    seed: abc
+    data:
+      train: {use: samples, split: training, patch: 8}
+      test: {use: samples, batch: 0}
+    codec:
+      use: transform-coding
+      transform: {use: factorized}
+      quantizer: mixed
+      prior: {use: deep-factorized, tail_mass: 0.5}
+      coder: ans
+    train:
+      loss: {use: rate-distortion, lmbda: -0.01}
+      steps: 10
+    evaluate:
+      baselines: [{use: jpeg, qualities: [10, 500]}, zip]
+      variants: [{codec.coder: range}]
+    """
+    assert problems(tmp_path, text) == [
+        "P:2:7: seed: expected int, got str 'abc'",
+        # a validation problem stops only its own component from being built
+        "P:4:32: data.train.split: expected one of train, test, got str 'training'; did you mean 'train'?",
+        "P:5:31: data.test.batch: cannot build dataset 'samples': patch must be >= 16 and batch >= 1",
+        "P:10:44: codec.prior.tail_mass: cannot build probability-model 'deep-factorized': tail_mass must be in (0, 0.1)",
+        "P:13:39: train.loss.lmbda: cannot build loss 'rate-distortion': lmbda must be positive",
+        "P:16:43: evaluate.baselines[0].qualities[1]: cannot build baseline 'jpeg': "
+        "quality must be an integer in [0, 100], got 500",
+        "P:16:50: evaluate.baselines[1]: 'zip' is lossless; this pipeline's codec is lossy ('transform-coding')",
+        "P:17:3: evaluate.variants: coding variants are evaluated for lossless codecs only; "
+        "codec 'transform-coding' is lossy",
+    ]
+    # the constructor's own check, once the schema lets the spec through
+    assert problems(tmp_path, text.replace("split: training", "split: train").replace("seed: abc", "seed: 1"))[0] == (
+        "P:4:46: data.train.patch: cannot build dataset 'samples': patch must be >= 16 and batch >= 1"
+    )
+
+
+def test_override_and_sweep_constructor_problems_are_located(tmp_path):
+    assert problems(tmp_path, GOOD, ["train.loss.lmbda=-1", "data.train.patch=8"]) == [
+        "--set:1:1: train.loss.lmbda: cannot build loss 'rate-distortion': lmbda must be positive",
+        "--set:2:1: data.train.patch: cannot build dataset 'samples': patch must be >= 16 and batch >= 1",
+    ]
+    sweep = GOOD.replace("deep-factorized}", "deep-factorized, tail_mass: 0.5}") + (
+        "sweep:\n  train.loss.lmbda: [0.01, -0.02, 0.03]\n")
+    assert problems(tmp_path, sweep) == [
+        # every point has it: said once
+        "P:11:44: codec.prior.tail_mass: cannot build probability-model 'deep-factorized': tail_mass must be in (0, 0.1)",
+        # one point has it: named, and located at its value
+        "P:21:28: train.loss.lmbda: cannot build loss 'rate-distortion': lmbda must be positive "
+        "(sweep point lmbda=-0.02)",
+    ]
+
+
+def test_lossless_pipeline_rules(tmp_path):
+    text = LOSSLESS.replace("[zip]", "[zip, {use: jpeg, qualities: [50]}]") + "  refine: {steps: 3}\n"
+    assert problems(tmp_path, text) == [
+        "P:6:20: evaluate.baselines[1]: 'jpeg' is lossy; this pipeline's codec is lossless ('set-coding')",
+        "P:7:3: evaluate.refine: latent refinement is for lossy codecs; codec 'set-coding' is lossless",
+    ]
+
+
+def test_refinement_is_checked_when_loading(tmp_path):
+    assert problems(tmp_path, GOOD + "  refine: {steps: 3}\n") == [
+        "P:20:3: evaluate.refine: codec 'transform-coding' does not support latent refinement"
+    ]
+    no_train = "name: r\ndata: {test: samples}\ncodec: {use: strict-coding, prior: deep-factorized, coder: ans}\n"
+    assert problems(tmp_path, no_train + "evaluate: {refine: {steps: 3}}\n") == [
+        "P:4:12: evaluate.refine: latent refinement needs a train section (its loss says what to refine for)"
+    ]
+
+
+# ------------------------------------------------------------------------ slot contracts
+
+
+def slot(tmp_path, codec):
+    return problems(tmp_path, f"name: s\ndata: {{test: samples}}\ncodec: {codec}\n")
+
+
+def test_slots_typed_with_a_sub_contract_take_only_its_components(tmp_path):
+    assert slot(tmp_path, "{use: strict-coding, prior: scale-hyperprior, coder: ans}") == [
+        "P:3:36: codec.prior: 'scale-hyperprior' is a hyperprior entropy model; this slot takes a plain prior "
+        "(choices: deep-factorized, gauss)"
+    ]
+    assert slot(tmp_path, "{use: hyperprior, entropy: {use: deep-factorized}, coder: ans}") == [
+        "P:3:41: codec.entropy.use: 'deep-factorized' is a plain prior; this slot takes a hyperprior entropy model "
+        "(choices: scale-hyperprior)"
+    ]
+    # a plugin's own sub-contract, and a class without a contract of its own
+    assert slot(tmp_path, "{use: gauss-coding, prior: deep-factorized}") == [
+        "P:3:35: codec.prior: 'deep-factorized' is a plain prior; this slot takes a gaussian prior (choices: gauss)"
+    ]
+    assert slot(tmp_path, "{use: strict-coding, prior: legacy-prior, coder: ans}") == [
+        "P:3:36: codec.prior: 'legacy-prior' is a probability model that does not derive from "
+        "nc_core.contracts.Prior; this slot takes a plain prior (choices: deep-factorized, gauss)"
+    ]
+    ok = load_pipeline(write(tmp_path, "name: s\ndata: {test: samples}\ncodec: {use: gauss-coding, prior: gauss}\n"))
+    assert isinstance(build(ok.config["codec"], "codec").prior, Gauss)
+
+
+@pytest.mark.parametrize("prior", ["deep-factorized", "scale-hyperprior", "legacy-prior", "gauss"])
+def test_slots_typed_with_the_kind_take_every_component_of_it(tmp_path, prior):
+    """Third-party codecs annotated with plain ProbabilityModel keep working."""
+    p = load_pipeline(write(tmp_path, GOOD), [f"codec.prior={prior}"])
+    assert build(p.config["codec"], "codec").prior.name == prior

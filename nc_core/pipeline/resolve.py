@@ -241,6 +241,12 @@ def _variants(doc: Document, base: Checker, registry, problems: list) -> list[tu
                                        "a variant changes only how the trained model codes: keys start with 'codec.'"))
         if foreign:
             continue
+        codec = base.chosen("codec", base.config.get("codec"))
+        key = next((k for k in entry if _key_path(k) == ("codec", "use")), None)
+        if codec is not None and key is not None and base.chosen("codec", entry[key]) is not codec:
+            problems.append(Problem.at(doc.at(here + (key,)), here + (key,), f"changes the codec itself "
+                                       f"({codec.name!r} -> {entry[key]!r}); a variant only recodes the trained model"))
+            continue
         point = doc.copy()
         point.data.pop("sweep", None)  # a variant applies to every sweep point alike
         for key, value in entry.items():
@@ -250,13 +256,6 @@ def _variants(doc: Document, base: Checker, registry, problems: list) -> list[tu
         checker = validate(point, registry)
         problems += checker.problems
         if checker.problems:
-            continue
-        codec, recoded = (checker.chosen("codec", c.config.get("codec")) for c in (base, checker))
-        if codec is not None and recoded is not codec:
-            key = next((k for k in entry if _key_path(k) == ("codec", "use")), None)
-            where = here + (key,) if key else here
-            problems.append(Problem.at(doc.at(where), where, f"changes the codec itself ({codec.name!r} -> "
-                                       f"{recoded.name!r}); a variant only recodes the trained model"))
             continue
         values = {_key_path(key): _lookup(checker.config, _key_path(key)) for key in entry}
         label = ",".join(f"{key.rsplit('.', 1)[-1]}={_label(v)}" for key, v in zip(entry, values.values()))
