@@ -125,7 +125,8 @@ def _construct(spec: dict | str, kind: str, extra: dict, problems: list[Problem]
         if doc is not None:
             candidates = {k: path + (k,) for k in kwargs} | (extra_paths or {})
             blamed = _blamed(str(exc), candidates, doc)
-        report(f"cannot build {kind} {name!r}: {exc}", blamed)
+        said = str(exc).removeprefix(f"{kind} {name!r}: ")  # the component named itself already
+        report(f"cannot build {kind} {name!r}: {said}", blamed)
         return FAILED
 
 
