@@ -1,0 +1,317 @@
+"""Regenerate the numbers of the results pages from the committed data.
+
+    python benchmarks/report.py            # rewrite README.md and benchmarks/results/README.md
+    python benchmarks/report.py --check    # exit 1, naming each block, if a page is out of date
+
+A page holds generated blocks: ``<!--nc: FUNCTION ARGS-->`` ... ``<!--/nc-->``. A block on a
+line of its own is a table; one inside a sentence is a single value. The text between the
+markers is replaced by what FUNCTION computes from files under ``benchmarks/results/``
+(``results.json``, ``baselines.json``, ``results-refined-*.json``, benchmark JSON), and from
+the published CompressAI curves in ``$NC_REFERENCE`` (default
+``../shared/reference/compressai-kodak-results``) for blocks that name them. Without that
+folder those blocks are left as they are (``--check`` says so, and does not fail on them).
+
+Functions (RUN is a folder under benchmarks/results/):
+
+- ``points RUN``: λ | bpp | PSNR | MS-SSIM, one row per rate point;
+- ``bd RUN ANCHOR...``: anchor | BD-rate (PSNR) | BD-rate (MS-SSIM) of RUN's curve, where an
+  ANCHOR is ``baselines`` (every Pillow curve in RUN's baselines.json), ``baselines=RUN2``,
+  ``nc=RUN2`` (another nc curve) or ``published`` (every published CompressAI model curve);
+- ``bdvalue RUN ANCHOR psnr|ms-ssim``: one BD-rate, ANCHOR as above but naming one curve
+  (``jpeg``, ``nc=RUN2``, ``published=mbt2018-mean``);
+- ``bdmatrix RUN... -- ANCHOR...``: BD-rate ``PSNR / MS-SSIM`` of each RUN against each anchor;
+- ``grid RUN...``: ``bpp / PSNR`` of each RUN at each of its λ;
+- ``refine RUN``: SGA latent refinement against the plain model, per λ, on the same images;
+  ``refinevalue RUN bpp-min|bpp-max|bd``: one number from it;
+- ``lossless RUN...``: the lossless codings of each run against its baselines;
+- ``cumulative RUN``: bits/dim after 1, 10 and 100 items, per coding;
+- ``lvalue RUN LABEL KEY``: one number of a lossless run (a coding's or a baseline's);
+- ``budget RUN``: the run's training time (``model*.json``).
+
+BD-rates are nc's (``nc_core.results.bd_table``: pchip over the overlapping range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import yaml
+
+from nc_core.results import bd_table, load_results_json
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+PAGES = [REPO / "README.md", RESULTS / "README.md"]
+BLOCK = re.compile(r"<!--nc:(?P<expr>[^>]*?)-->(?P<body>.*?)<!--/nc-->", re.S)
+MINUS = "\u2212"
+
+BASELINE_NAMES = {
+    "jpeg": "JPEG (Pillow, 4:2:0)",
+    "webp": "WebP (Pillow)",
+    "avif": "AVIF (Pillow, speed 6)",
+    "jpeg2000": "JPEG 2000 (Pillow, OpenJPEG 9/7)",
+}
+PUBLISHED = ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor"]
+
+
+class MissingReference(Exception):
+    """The published curves are not on this machine."""
+
+
+def _signed(v: float | None, unit: str = " %", digits: int = 1) -> str:
+    return "n/a" if v is None else f"{v:+.{digits}f}{unit}".replace("-", MINUS)
+
+
+def _lmbdas(run: str) -> list:
+    """The λ of each rate point, from the run's resolved pipeline."""
+    config = yaml.safe_load((RESULTS / run / "pipeline.yaml").read_text())
+    sweep = config.get("sweep") or {}
+    if "train.loss.lmbda" in sweep:
+        return sweep["train.loss.lmbda"]
+    return [config["train"]["loss"]["lmbda"]]
+
+
+def _curve(run: str) -> dict:
+    curve = load_results_json(RESULTS / run / "results.json", kind="nc")
+    curve["name"] = run
+    return curve
+
+
+def _reference_dir() -> Path:
+    folder = Path(os.environ.get("NC_REFERENCE", REPO.parent / "shared" / "reference" / "compressai-kodak-results"))
+    if not folder.is_dir():
+        raise MissingReference(str(folder))
+    return folder
+
+
+def _anchors(run: str, spec: str) -> list[dict]:
+    """The anchor curves an ANCHOR argument names, as ``kind: baseline`` curves."""
+    kind, _, arg = spec.partition("=")
+    if kind == "baselines":
+        curves = json.loads((RESULTS / (arg or run) / "baselines.json").read_text())
+        return [c | {"kind": "baseline", "name": BASELINE_NAMES.get(c["name"], c["name"])} for c in curves]
+    if kind in BASELINE_NAMES:  # one Pillow baseline of the run
+        curves = json.loads((RESULTS / (arg or run) / "baselines.json").read_text())
+        return [c | {"kind": "baseline", "name": BASELINE_NAMES[kind]} for c in curves if c["name"] == kind]
+    if kind == "nc":
+        return [_curve(arg) | {"kind": "baseline", "name": f"nc {arg}"}]
+    if kind == "published":
+        folder = _reference_dir()
+        names = [arg] if arg else PUBLISHED
+        return [load_results_json(folder / f"compressai-{n}_mse_cpu.json")
+                | {"kind": "baseline", "name": f"published CompressAI {n}"} for n in names]
+    raise ValueError(f"unknown anchor {spec!r}")
+
+
+def _bd_rows(run: str, anchors: list[str]) -> list[dict]:
+    curves = [_curve(run)] + [a for spec in anchors for a in _anchors(run, spec)]
+    return bd_table(curves)
+
+
+# ---------------------------------------------------------------------------- functions
+
+
+def points(run: str) -> str:
+    c = _curve(run)
+    rows = ["| λ | bpp | PSNR (dB) | MS-SSIM |", "|---|---|---|---|"]
+    for lmbda, bpp, psnr, msssim in zip(_lmbdas(run), c["bpp"], c["psnr-rgb"], c["ms-ssim-rgb"], strict=True):
+        rows.append(f"| {lmbda} | {bpp:.4f} | {psnr:.2f} | {msssim:.4f} |")
+    return "\n".join(rows)
+
+
+def bd(run: str, *anchors: str) -> str:
+    rows = ["| anchor | BD-rate (PSNR) | BD-rate (MS-SSIM) |", "|---|---|---|"]
+    for r in _bd_rows(run, list(anchors)):
+        rows.append(f"| {r['anchor']} | {_signed(r['bd_rate_psnr'])} | {_signed(r['bd_rate_ms_ssim'])} |")
+    return "\n".join(rows)
+
+
+def bdvalue(run: str, anchor: str, metric: str) -> str:
+    (row,) = _bd_rows(run, [anchor])
+    return _signed(row["bd_rate_psnr" if metric == "psnr" else "bd_rate_ms_ssim"])
+
+
+def bdmatrix(*args: str) -> str:
+    split = args.index("--")
+    runs, anchors = args[:split], args[split + 1:]
+    short = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "jpeg2000": "JPEG 2000"}
+    header = "| model | " + " | ".join(
+        f"vs {short.get(a.partition('=')[0]) or a.partition('=')[2] or a}" for a in anchors) + " |"
+    rows = [header, "|---|" + "---|" * len(anchors)]
+    for run in runs:
+        cells = []
+        for a in anchors:
+            if a == f"nc={run}":
+                cells.append("—")
+                continue
+            (r,) = _bd_rows(run, [a])
+            cells.append(f"{_signed(r['bd_rate_psnr'])} / {_signed(r['bd_rate_ms_ssim'])}")
+        rows.append(f"| {run} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def grid(*runs: str) -> str:
+    lmbdas = _lmbdas(runs[0])
+    rows = ["| model | " + " | ".join(f"λ {x}" for x in lmbdas) + " |", "|---|" + "---|" * len(lmbdas)]
+    for run in runs:
+        if _lmbdas(run) != lmbdas:
+            raise ValueError(f"{run}: other λ than {runs[0]}")
+        c = _curve(run)
+        rows.append(f"| {run} | " + " | ".join(f"{b:.4f} / {p:.2f}" for b, p in zip(c["bpp"], c["psnr-rgb"])) + " |")
+    return "\n".join(rows)
+
+
+def _refined(run: str) -> list[tuple]:
+    """``(λ, plain, refined, images)`` per rate point, from ``results-refined-*.json``."""
+    out = []
+    for path in sorted((RESULTS / run).glob("results-refined-*.json")):
+        doc = json.loads(path.read_text())
+        label = path.stem.removeprefix("results-refined-")
+        lmbda = float(dict(kv.split("=") for kv in label.split(","))["lmbda"])
+        out.append((lmbda, doc["comparison"]["plain"], doc["comparison"]["refined"], doc["comparison"]["images"]))
+    if not out:
+        raise ValueError(f"{run}: no results-refined-*.json")
+    return sorted(out, key=lambda t: t[0])
+
+
+def _refine_bd(run: str) -> float | None:
+    rows = _refined(run)
+    plain = {"name": "plain", "kind": "baseline", "bpp": [p["bpp"] for _, p, _, _ in rows],
+             "psnr-rgb": [p["psnr-rgb"] for _, p, _, _ in rows]}
+    refined = {"name": "refined", "kind": "nc", "bpp": [r["bpp"] for _, _, r, _ in rows],
+               "psnr-rgb": [r["psnr-rgb"] for _, _, r, _ in rows]}
+    (row,) = bd_table([refined, plain])
+    return row["bd_rate_psnr"]
+
+
+def refine(run: str) -> str:
+    rows = ["| λ | images | plain bpp / PSNR | refined bpp / PSNR | bpp change | PSNR change |",
+            "|---|---|---|---|---|---|"]
+    for lmbda, p, r, n in _refined(run):
+        rows.append(f"| {lmbda:g} | {n} | {p['bpp']:.4f} / {p['psnr-rgb']:.2f} | {r['bpp']:.4f} / {r['psnr-rgb']:.2f} | "
+                    f"{_signed(100 * (r['bpp'] / p['bpp'] - 1))} | {_signed(r['psnr-rgb'] - p['psnr-rgb'], ' dB', 2)} |")
+    return "\n".join(rows)
+
+
+def refinevalue(run: str, what: str) -> str:
+    changes = [100 * (r["bpp"] / p["bpp"] - 1) for _, p, r, _ in _refined(run)]
+    if what == "bpp-min":
+        return _signed(min(changes, key=abs))
+    if what == "bpp-max":
+        return _signed(max(changes, key=abs))
+    if what == "bd":
+        return _signed(_refine_bd(run))
+    raise ValueError(f"refinevalue: unknown {what!r}")
+
+
+def _lossless_doc(run: str) -> tuple[list[dict], dict]:
+    doc = json.loads((RESULTS / run / "results.json").read_text())
+    baselines = {b["name"]: b for b in json.loads((RESULTS / run / "baselines.json").read_text())}
+    return doc["results"], baselines
+
+
+def lossless(*runs: str) -> str:
+    names = list(_lossless_doc(runs[0])[1])
+    rows = ["| run | coding | bits/dim | model bits/dim | file / model | initial bits | "
+            + " | ".join(names) + " |", "|---|---|---|---|---|---|" + "---|" * len(names)]
+    for run in runs:
+        results, baselines = _lossless_doc(run)
+        for r in results:
+            rows.append(f"| {run} | {r['label']} | {r['bits_per_dim']:.4f} | {r['model_bits_per_dim']:.4f} | "
+                        f"{r['rate_over_model']:.4f} | {r['initial_bits']} | "
+                        + " | ".join(f"{baselines[n]['bits_per_dim']:.4f}" if n in baselines else "—" for n in names)
+                        + " |")
+    return "\n".join(rows)
+
+
+def cumulative(run: str) -> str:
+    results, _ = _lossless_doc(run)
+    rows = ["| coding | initial bits | after 1 item | after 10 | after 100 | whole set | file / model |",
+            "|---|---|---|---|---|---|---|"]
+    for r in results:
+        cum = r["cumulative_bits_per_dim"]
+        rows.append(f"| {r['label']} | {r['initial_bits']} | {cum['1']:.4f} | {cum['10']:.4f} | {cum['100']:.4f} | "
+                    f"{r['bits_per_dim']:.4f} | {r['rate_over_model']:.4f} |")
+    return "\n".join(rows)
+
+
+def lvalue(run: str, label: str, key: str) -> str:
+    """One number of a lossless run: ``key`` (``bits_per_dim``, ``model_bits_per_dim``,
+    ``initial_bits``) of the coding ``label``, or ``bits_per_dim`` of the baseline ``label``."""
+    results, baselines = _lossless_doc(run)
+    row = next((r for r in results if r["label"] == label), None) or baselines[label]
+    value = row[key]
+    return str(value) if isinstance(value, int) else f"{value:.4f}"
+
+
+def budget(run: str) -> str:
+    """The training time of a run, all its rate points together, from its ``model*.json``."""
+    seconds = sum(json.loads(f.read_text())["training"]["train_seconds"] for f in (RESULTS / run).glob("model*.json"))
+    return f"{seconds / 60:.0f} CPU-minutes"
+
+
+FUNCTIONS = {f.__name__: f for f in (points, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
+                                     lvalue, budget)}
+
+
+# ---------------------------------------------------------------------------- pages
+
+
+def render(expr: str) -> str:
+    name, *args = shlex.split(expr)
+    if name not in FUNCTIONS:
+        raise ValueError(f"unknown function {name!r} (choices: {', '.join(FUNCTIONS)})")
+    return FUNCTIONS[name](*args)
+
+
+def regenerate(text: str, where: str) -> tuple[str, list[str], list[str]]:
+    """``(new text, blocks that changed, blocks left as they are for want of the reference)``."""
+    changed, skipped = [], []
+
+    def sub(m: re.Match) -> str:
+        expr, body = m.group("expr").strip(), m.group("body")
+        line = text.count("\n", 0, m.start()) + 1
+        try:
+            value = render(expr)
+        except MissingReference as exc:
+            skipped.append(f"{where}:{line}: {expr} (no published curves at {exc})")
+            return m.group(0)
+        block = body.startswith("\n")
+        new = f"\n{value}\n" if block else value
+        if new != body:
+            changed.append(f"{where}:{line}: {expr}")
+        return f"<!--nc: {expr}-->{new}<!--/nc-->"
+
+    return BLOCK.sub(sub, text), changed, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if a page is out of date")
+    parser.add_argument("pages", nargs="*", type=Path, default=PAGES, help="pages to regenerate (default: both)")
+    args = parser.parse_args(argv)
+    stale = []
+    for page in args.pages:
+        text = page.read_text()
+        new, changed, skipped = regenerate(text, str(page.relative_to(REPO) if page.is_relative_to(REPO) else page))
+        for s in skipped:
+            print(f"not checked: {s}", file=sys.stderr)
+        if args.check:
+            stale += changed
+        elif new != text:
+            page.write_text(new)
+            print(f"{page}: {len(changed)} block(s) updated")
+    if stale:
+        print("out of date (run python benchmarks/report.py):\n" + "\n".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

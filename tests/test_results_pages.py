@@ -1,0 +1,49 @@
+"""The results pages (README.md, benchmarks/results/README.md) match their committed data:
+every generated block (``benchmarks/report.py``) is what its data gives today."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("nc_results_report", REPO / "benchmarks" / "report.py")
+report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(report)
+
+
+@pytest.mark.parametrize("page", report.PAGES, ids=[p.name if p.parent == REPO else "results/README.md" for p in report.PAGES])
+def test_page_is_in_sync_with_its_data(page):
+    text = page.read_text()
+    new, changed, _ = report.regenerate(text, page.name)
+    assert not changed, "out of date, run `python benchmarks/report.py`:\n" + "\n".join(changed)
+    assert text.count("<!--nc:") >= 10  # the pages do use generated blocks
+
+
+def test_a_hand_edited_number_is_caught():
+    text = "x <!--nc: bdvalue kodak-factorized jpeg=kodak-hyperprior psnr-->−3.0 %<!--/nc--> y\n"
+    assert not report.regenerate(text, "t")[1]
+    _, changed, _ = report.regenerate(text.replace("−3.0 %", "−30.0 %"), "t")
+    assert changed == ["t:1: bdvalue kodak-factorized jpeg=kodak-hyperprior psnr"]
+
+
+def test_tables_come_from_the_data(tmp_path, monkeypatch):
+    """A point's bpp changed in results.json changes the generated table."""
+    run = tmp_path / "kodak-factorized"
+    run.mkdir()
+    for f in ("results.json", "pipeline.yaml"):
+        (run / f).write_text((report.RESULTS / "kodak-factorized" / f).read_text())
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    before = report.points("kodak-factorized")
+    doc = json.loads((run / "results.json").read_text())
+    doc["results"]["bpp"][0] = 0.2999
+    (run / "results.json").write_text(json.dumps(doc))
+    assert report.points("kodak-factorized") != before and "| 0.0035 | 0.2999 |" in report.points("kodak-factorized")
+
+
+def test_unknown_function_is_an_error():
+    with pytest.raises(ValueError, match="unknown function"):
+        report.render("nope kodak-factorized")
