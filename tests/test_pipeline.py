@@ -769,3 +769,10 @@ def test_slots_typed_with_the_kind_take_every_component_of_it(tmp_path, prior):
     """Third-party codecs annotated with plain ProbabilityModel keep working."""
     p = load_pipeline(write(tmp_path, GOOD), [f"codec.prior={prior}"])
     assert build(p.config["codec"], "codec").prior.name == prior
+
+
+def test_init_is_given_once(tmp_path):
+    text = GOOD.replace("  steps: 2000\n", "  steps: 2000\n  init: a.pt\n") + "init: b.pt\n"
+    assert problems(tmp_path, text) == [
+        "P:16:3: train.init: init and train.init are both set: keep init (train.init is its older spelling)"
+    ]

@@ -271,6 +271,9 @@ class Checker:
         if not isinstance(config, dict):
             return
         codec = self.chosen("codec", config.get("codec"))
+        if config.get("init") and isinstance(config.get("train"), dict) and config["train"].get("init"):
+            self.report(("train", "init"), "init and train.init are both set: keep init "
+                        "(train.init is its older spelling)", key=True)
         if "train" in config:
             if isinstance(config.get("data"), dict) and "train" not in config["data"]:
                 self.report(
