@@ -12,7 +12,8 @@ model's pipeline) is measured here. One round runs, as separate processes, in th
   first on ``PYTHONPATH`` (e.g. a ``git worktree`` of an older commit: before/after in one run,
   under the same machine load).
 
-The rounds are repeated and the median of each command kept. Coding the image itself is
+The rounds are repeated and the median of each command kept, of wall time and of CPU time
+(user + system; steadier than wall time on a shared machine). Coding the image itself is
 real work, not start-up, so it is measured too (``codec.compress`` in this process, median
 over the repeats) and subtracted:
 
@@ -31,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,17 +41,24 @@ import time
 from pathlib import Path
 
 
-def _wall(cmd: list[str], env: dict, cwd: str) -> float:
-    t0 = time.perf_counter()
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd: list[str], env: dict, cwd: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of one command run as its own process."""
+    cpu0, t0 = _cpu_children(), time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)  # cwd: not a checkout
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu_children() - cpu0
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
-    return seconds
+    return seconds, cpu
 
 
-def _coding_seconds(run_dir: str, image_path: str, repeats: int) -> float:
-    """Median time of ``codec.compress(image)`` in this process: the work, not the start-up."""
+def _coding_seconds(run_dir: str, image_path: str, repeats: int) -> tuple[float, float]:
+    """Median (wall, CPU) time of ``codec.compress(image)`` in this process: the work, not
+    the start-up."""
     import numpy as np
 
     from nc_core.imaging import read_image
@@ -58,12 +67,13 @@ def _coding_seconds(run_dir: str, image_path: str, repeats: int) -> float:
     codec = load_model(run_dir)
     image, _ = read_image(image_path)
     codec.compress(np.array(image))  # warm-up
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        cpu0, t0 = time.process_time(), time.perf_counter()
         codec.compress(image)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - cpu0)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> None:
@@ -93,23 +103,29 @@ def main() -> None:
                 filter(None, [str(Path(args.baseline_root).resolve()), env.get("PYTHONPATH")]))}
             commands["nc compress (baseline)"] = ([py, *compress], baseline_env)
         for cmd, cmd_env in commands.values():  # warm the file cache (and nc's plugin index)
-            _wall(cmd, cmd_env, tmp)
+            _run(cmd, cmd_env, tmp)
         samples: dict[str, list[float]] = {name: [] for name in commands}
+        cpu_samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeats):
             for name, (cmd, cmd_env) in commands.items():
-                samples[name].append(_wall(cmd, cmd_env, tmp))
-    coding = _coding_seconds(args.run_dir, args.image, args.repeats)
+                wall, cpu = _run(cmd, cmd_env, tmp)
+                samples[name].append(wall)
+                cpu_samples[name].append(cpu)
+    coding, coding_cpu = _coding_seconds(args.run_dir, args.image, args.repeats)
 
     import torch
 
     median = {name: statistics.median(times) for name, times in samples.items()}
-    torch_s = median["import torch"]
+    median_cpu = {name: statistics.median(times) for name, times in cpu_samples.items()}
+    torch_s, torch_cpu = median["import torch"], median_cpu["import torch"]
     rows = {}
     for name in ("nc compress", "nc compress (baseline)"):
         if name in median:
             rows[name] = {"seconds": median[name], "ratio_to_torch_import": median[name] / torch_s,
                           "over_torch_import": median[name] - torch_s,
-                          "startup_overhead": median[name] - torch_s - coding}
+                          "startup_overhead": median[name] - torch_s - coding,
+                          "cpu_seconds": median_cpu[name], "cpu_ratio_to_torch_import": median_cpu[name] / torch_cpu,
+                          "cpu_startup_overhead": median_cpu[name] - torch_cpu - coding_cpu}
     result = {
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "load_average": os.getloadavg()},
@@ -117,16 +133,19 @@ def main() -> None:
         "image": args.image, "run_dir": args.run_dir, "repeats": args.repeats,
         "commands": {name: " ".join(cmd) for name, (cmd, _) in commands.items()},
         "baseline_root": args.baseline_root,
-        "median_seconds": median, "coding_seconds": coding, "compress": rows, "samples": samples,
+        "median_seconds": median, "median_cpu_seconds": median_cpu, "coding_seconds": coding,
+        "coding_cpu_seconds": coding_cpu, "compress": rows, "samples": samples, "cpu_samples": cpu_samples,
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"median of {args.repeats} rounds")
+    print(f"  {'':<24} {'wall':>7}   {'CPU':>7}")
     for name, seconds in median.items():
-        print(f"  {name:<24} {seconds:6.3f} s")
-    print(f"  {'coding the image':<24} {coding:6.3f} s  (codec.compress in-process)")
+        print(f"  {name:<24} {seconds:7.3f} s {median_cpu[name]:7.3f} s")
+    print(f"  {'coding the image':<24} {coding:7.3f} s {coding_cpu:7.3f} s  (codec.compress in-process)")
     for name, row in rows.items():
-        print(f"{name}: {row['ratio_to_torch_import']:.2f} x import torch, {row['over_torch_import']:+.3f} s "
-              f"over it; start-up overhead (less coding) {row['startup_overhead']:+.3f} s")
+        print(f"{name}: {row['ratio_to_torch_import']:.2f} x import torch, {row['over_torch_import']:+.3f} s over it; "
+              f"start-up overhead (less coding) {row['startup_overhead']:+.3f} s wall, "
+              f"{row['cpu_startup_overhead']:+.3f} s CPU")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
