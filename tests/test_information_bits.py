@@ -1,0 +1,162 @@
+"""``information_bits`` checked two-sided against an independent computation.
+
+The reference computes each symbol's probability from the family's definition in 50-digit
+arithmetic (mpmath: the density's CDF over the unit bin, renormalised on ``[lo, hi]``), and the
+escape cost from the scheme's definition (module docstring of nc_core.coding): every symbol
+that lands on an edge of an open support pays ``log2(OVERFLOW_MAX_CHUNKS + 1)`` bits for its
+chunk count, plus ``OVERFLOW_CHUNK_BITS`` bits for each 16-bit chunk of its magnitude beyond
+the edge. Both must agree to 1e-9 relative: the results pages' "streams / information content"
+ratios divide by this number.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nc_core.coding import (
+    OVERFLOW_CHUNK_BITS,
+    OVERFLOW_MAX_CHUNKS,
+    Categorical,
+    IndexedTables,
+    QuantizedGaussian,
+    QuantizedLaplace,
+    QuantizedLogistic,
+    closed_categorical,
+    information_bits,
+)
+
+mpmath.mp.dps = 50
+
+STANDARD_CDF = {
+    "gaussian": mpmath.ncdf,
+    "laplace": lambda z: mpmath.mpf(0.5) * mpmath.exp(z) if z < 0 else 1 - mpmath.mpf(0.5) * mpmath.exp(-z),
+    "logistic": lambda z: 1 / (1 + mpmath.exp(-z)),
+}
+CONTINUOUS = {"gaussian": QuantizedGaussian, "laplace": QuantizedLaplace, "logistic": QuantizedLogistic}
+
+
+def escape_bits(symbol: int, lo: int, hi: int) -> float:
+    """The escape digits' cost of one symbol: none strictly inside, a chunk count on an edge
+    or beyond it, and one 16-bit chunk per 16 bits of the distance beyond the edge."""
+    if lo < symbol < hi:
+        return 0.0
+    magnitude = lo - symbol if symbol <= lo else symbol - hi
+    chunks = -(-magnitude.bit_length() // OVERFLOW_CHUNK_BITS)
+    return math.log2(OVERFLOW_MAX_CHUNKS + 1) + chunks * OVERFLOW_CHUNK_BITS
+
+
+def bin_mass(cdf, a, b, loc, scale):
+    """Mass of ``[a, b]``; above the centre as a difference of upper tails, which mpmath keeps
+    to full relative precision however small (``1 - F`` would round to 0 at 50 digits)."""
+    za, zb = (a - loc) / scale, (b - loc) / scale
+    return cdf(-za) - cdf(-zb) if za >= 0 else cdf(zb) - cdf(za)
+
+
+def continuous_bits(family: str, symbols, loc, scale, lo: int, hi: int) -> float:
+    cdf, half = STANDARD_CDF[family], mpmath.mpf(0.5)
+    total = mpmath.mpf(0)
+    for x, m, s in zip(symbols, loc, scale):
+        m, s = mpmath.mpf(float(m)), mpmath.mpf(float(s))
+        k = min(max(int(x), lo), hi)  # the coded symbol: clipped onto the support
+        p = bin_mass(cdf, k - half, k + half, m, s) / bin_mass(cdf, lo - half, hi + half, m, s)
+        total += -mpmath.log(p, 2) + escape_bits(int(x), lo, hi)
+    return float(total)
+
+
+def table_bits(symbols, rows, offsets, *, closed: bool = False) -> float:
+    """Symbol ``i`` under the probability row ``rows[i]`` over ``offsets[i] ..``."""
+    total = mpmath.mpf(0)
+    for x, row, offset in zip(symbols, rows, offsets):
+        lo, hi = int(offset), int(offset) + len(row) - 1
+        k = min(max(int(x), lo), hi)
+        p = mpmath.mpf(float(row[k - lo])) / mpmath.fsum(mpmath.mpf(float(v)) for v in row)
+        total += -mpmath.log(p, 2) + (0.0 if closed else escape_bits(int(x), lo, hi))
+    return float(total)
+
+
+def symbols_around(rng, lo: int, hi: int, n: int) -> np.ndarray:
+    """Interior symbols, both edges, and escapes of every chunk count (1 to 4 chunks)."""
+    far = [hi + 1, hi + 40_000, lo - 70_000, hi + (1 << 40), lo - (1 << 62)]
+    x = np.concatenate([rng.integers(lo, hi + 1, n), [lo, hi], far])
+    return rng.permutation(x).astype(np.int64)
+
+
+@pytest.mark.parametrize("family", sorted(CONTINUOUS))
+def test_continuous_families(family):
+    rng = np.random.default_rng(7)
+    lo, hi = -20, 24
+    x = symbols_around(rng, lo, hi, 120)
+    loc = rng.uniform(-6, 6, x.size)
+    scale = rng.uniform(0.3, 8, x.size)
+    dist = CONTINUOUS[family](loc, scale, lo, hi)
+    expected = continuous_bits(family, x, loc, scale, lo, hi)
+    assert information_bits(x, dist) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("family", sorted(CONTINUOUS))
+def test_continuous_families_far_in_the_tails(family):
+    """Symbols many scales from the mean (small probabilities, where a naive 1 - F loses them)."""
+    x = np.array([-12, 12, 15, -15, 0], dtype=np.int64)
+    loc, scale = np.array([0.3, -0.2, 0.1, 0.4, 0.0]), np.array([1.5, 1.0, 1.2, 1.4, 0.6])
+    dist = CONTINUOUS[family](loc, scale, -16, 16)
+    expected = continuous_bits(family, x, loc, scale, -16, 16)
+    assert information_bits(x, dist) == pytest.approx(expected, rel=1e-9)
+
+
+def test_categorical_shared_and_per_symbol_tables():
+    rng = np.random.default_rng(3)
+    probs = rng.uniform(0.01, 1.0, 9)  # not normalised
+    x = symbols_around(rng, -4, 4, 80)
+    assert information_bits(x, Categorical(probs, -4, x.shape)) == pytest.approx(
+        table_bits(x, [probs] * x.size, [-4] * x.size), rel=1e-9)
+    rows = rng.uniform(0.01, 1.0, (x.size, 9))
+    assert information_bits(x, Categorical(rows, -4)) == pytest.approx(
+        table_bits(x, rows, [-4] * x.size), rel=1e-9)
+
+
+def test_closed_categorical_has_no_escapes():
+    rng = np.random.default_rng(4)
+    probs = rng.uniform(0.01, 1.0, 6)
+    x = np.concatenate([rng.integers(10, 16, 50), [10, 15, 10]]).astype(np.int64)
+    expected = table_bits(x, [probs] * x.size, [10] * x.size, closed=True)
+    assert information_bits(x, closed_categorical(probs, 10, x.shape)) == pytest.approx(expected, rel=1e-9)
+    # the same table open: every edge symbol also pays its chunk count
+    edges = int(np.sum((x == 10) | (x == 15)))
+    open_bits = information_bits(x, Categorical(probs, 10, x.shape))
+    assert open_bits - expected == pytest.approx(edges * math.log2(OVERFLOW_MAX_CHUNKS + 1), rel=1e-9)
+
+
+def test_indexed_tables():
+    rng = np.random.default_rng(5)
+    lengths = np.array([5, 12, 3, 8])
+    offsets = np.array([-2, -6, 0, -3])
+    pmfs = np.zeros((4, 12))
+    for t, n in enumerate(lengths):
+        pmfs[t, :n] = rng.uniform(0.01, 1.0, n)
+    index = rng.integers(0, 4, 150)
+    x = np.array([symbols_around(rng, offsets[t], offsets[t] + lengths[t] - 1, 1)[0] for t in index])
+    x[:4] = [offsets[index[0]] - 3, offsets[index[1]] + lengths[index[1]] + (1 << 33), 7, -9]
+    expected = table_bits(x, [pmfs[t, : lengths[t]] for t in index], offsets[index])
+    assert information_bits(x, IndexedTables(pmfs, offsets, lengths, index)) == pytest.approx(expected, rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    magnitude=st.integers(0, (1 << 63) - 1),
+    below=st.booleans(),
+)
+def test_one_escape_of_any_magnitude(magnitude, below):
+    """A lone symbol beyond a uniform table's edge: its table probability plus its digits."""
+    lo, hi = -3, 3
+    symbol = lo - magnitude if below else hi + magnitude
+    if not -(1 << 63) <= symbol < (1 << 63):
+        return  # not an int64
+    dist = Categorical(np.ones(7), lo, (1,))
+    bits = information_bits(np.array([symbol], dtype=np.int64), dist)
+    assert bits == pytest.approx(math.log2(7) + escape_bits(symbol, lo, hi), rel=1e-12)
