@@ -708,12 +708,12 @@ def test_override_and_sweep_constructor_problems_are_located(tmp_path):
         "--set:2:1: data.train.patch: cannot build dataset 'samples': patch must be >= 16 and batch >= 1",
     ]
     sweep = GOOD.replace("deep-factorized}", "deep-factorized, tail_mass: 0.5}") + (
-        "sweep:\n  train.loss.lmbda: [0.01, -0.02, 0.03]\n")
+        "sweep:\n  train.loss.lmbda: [-0.02, 0.01, 0.03]\n")
     assert problems(tmp_path, sweep) == [
         # every point has it: said once
         "P:11:44: codec.prior.tail_mass: cannot build probability-model 'deep-factorized': tail_mass must be in (0, 0.1)",
         # one point has it: named, and located at its value
-        "P:21:28: train.loss.lmbda: cannot build loss 'rate-distortion': lmbda must be positive "
+        "P:21:22: train.loss.lmbda: cannot build loss 'rate-distortion': lmbda must be positive "
         "(sweep point lmbda=-0.02)",
     ]
 

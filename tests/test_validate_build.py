@@ -86,3 +86,15 @@ def test_override_problems_are_located_at_the_override(bad):
             "--set:3:1: evaluate.baselines[0].qualities[0]: cannot build baseline 'jpeg': "
             "quality must be an integer in [1, 100], got 0",
         ], cmd
+
+
+def test_runner_preflight_builds_a_pipeline_loaded_without_building(bad, tmp_path):
+    from nc_core.pipeline import PipelineError, load_pipeline
+    from nc_core.runner.run import Runner
+
+    bad.write_text(BAD.replace(", png]", "]").replace("  variants: [{codec.coder: range}]\n", ""))
+    runner = Runner(load_pipeline(bad, construct=False), tmp_path / "runs", quiet=True)
+    with pytest.raises(PipelineError) as info:
+        runner.run()
+    assert [str(p).replace(str(bad), "P") for p in info.value.problems] == EXPECTED[:5]
+    assert not (tmp_path / "runs").exists()
