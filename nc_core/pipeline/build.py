@@ -9,6 +9,7 @@ reports them all before any work starts.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -167,25 +168,44 @@ def _blocked(path: KeyPath, problem_paths: set[str]) -> bool:
     return any(p == here or p.startswith((here + ".", here + "[")) for p in problem_paths)
 
 
+def _memo_key(path: KeyPath, spec: dict, extra: dict, doc: Document) -> tuple:
+    """Identifies one construction: the spec, the runtime arguments and where every part of
+    the spec is written (the same spec at the same places gives the same problems)."""
+    where = frozenset((p, loc) for table in (doc.keys, doc.values) for p, loc in table.items()
+                      if p[: len(path)] == path)
+    return path, json.dumps(spec, sort_keys=True, default=repr), json.dumps(extra, default=repr), where
+
+
 def construct_all(config: dict, doc: Document, invalid: list[Problem] = (),
-                  registry: Registry | None = None) -> list[Problem]:
+                  registry: Registry | None = None, memo: dict | None = None) -> list[Problem]:
     """Build every component of a validated configuration (datasets, codec, loss, metrics,
     each baseline at each of its qualities) once, without training or reading data, and check
     the codec's latent refinement; returns the located problems of all of them. Specs with a
-    validation problem (``invalid``) are skipped: they cannot be built."""
+    validation problem (``invalid``) are skipped: they cannot be built. ``memo`` (shared by
+    the sweep points of one pipeline) reuses a component built from the same spec."""
     registry = registry or get_registry()
+    memo = {} if memo is None else memo
     problems: list[Problem] = []
     problem_paths = {p.path for p in invalid}
     built: dict[KeyPath, Any] = {}
+
+    def construct(path, kind, spec, extra=None, extra_paths=None):
+        key = _memo_key(path, spec, extra or {}, doc)
+        if key not in memo:
+            found: list[Problem] = []
+            memo[key] = _construct(spec, kind, extra or {}, found, (path, doc), registry, extra_paths), found
+        component, found = memo[key]
+        problems.extend(found)
+        return component
+
     for path, kind, spec in component_specs(PIPELINE, config):
         if _blocked(path, problem_paths):
             continue
         if kind == "baseline":
             for i, quality in enumerate(spec.get("qualities", ())):
-                _construct(spec, kind, {"quality": quality}, problems, (path, doc), registry,
-                           {"quality": path + ("qualities", i)})
+                construct(path, kind, spec, {"quality": quality}, {"quality": path + ("qualities", i)})
         else:
-            built[path] = _construct(spec, kind, {}, problems, (path, doc), registry)
+            built[path] = construct(path, kind, spec)
     evaluate = config.get("evaluate")
     refine = evaluate.get("refine") if isinstance(evaluate, dict) else None
     codec, loss = built.get(("codec",), FAILED), built.get(("train", "loss"), FAILED)

@@ -210,7 +210,8 @@ def construction_problems(base: Checker, points: list[tuple[str, Checker]],
     pipeline itself) and of each coding variant, without training: every constructor's
     problem, located. A problem only some sweep points (or a variant) have names them."""
     runs = points or [("", base)]
-    found = [construct_all(c.config, c.doc, c.problems, registry) for _, c in runs]
+    memo: dict = {}  # sweep points mostly share components: build each distinct one once
+    found = [construct_all(c.config, c.doc, c.problems, registry, memo) for _, c in runs]
     common = set.intersection(*(set(f) for f in found))
     problems = [p for p in found[0] if p in common]
     for (suffix, _), point_problems in zip(runs, found):
@@ -218,7 +219,7 @@ def construction_problems(base: Checker, points: list[tuple[str, Checker]],
     seen = set().union(*found)
     for label, checker in variants:
         problems += [_during(p, f"variant {label}") for p in construct_all(checker.config, checker.doc,
-                                                                            checker.problems, registry)
+                                                                            checker.problems, registry, memo)
                      if p not in seen]
     return problems
 
