@@ -193,6 +193,30 @@ def test_evaluate_a_trained_model_without_training_it(swept, tmp_path, tiny_pipe
         assert (run_dir / "rd.png").stat().st_size > 0
 
 
+def test_evaluate_without_training_builds_tables_only_for_bare_weights(swept, tmp_path, tiny_pipeline_text,
+                                                                      monkeypatch):
+    """A finished model.pt keeps its frozen tables (update() would make new ones, and a new
+    weights hash, for a codec whose tables are not bit-reproducible); bare weights get them."""
+    import torch
+
+    from nc_core.components.codecs import TransformCoding
+
+    calls = []
+    update = TransformCoding.update
+    monkeypatch.setattr(TransformCoding, "update", lambda self: (calls.append(1), update(self))[1])
+    source = swept["run_dir"] / "lmbda=0.05"
+    bare = tmp_path / "weights.pt"  # the last checkpoint's weights: no coding tables yet
+    torch.save(torch.load(source / "checkpoint.pt", weights_only=True)["model"], bare)
+    pipeline = tmp_path / "eval.yaml"
+    for n, (init, updates) in enumerate(((source, []), (bare, [1]))):
+        calls.clear()
+        pipeline.write_text(evaluate_only(tiny_pipeline_text, init))
+        assert run_nc("run", pipeline, "--out", tmp_path / f"runs{n}", "--quiet")[0] == 0
+        assert calls == updates, init
+    (run_dir,) = (tmp_path / "runs1" / "tiny").iterdir()
+    assert json.loads((run_dir / "results.json").read_text())["per_image"][0]["bytes"] > 0
+
+
 def test_evaluate_without_training_refuses_weights_for_another_codec(swept, tmp_path, tiny_pipeline_text):
     pipeline = tmp_path / "eval.yaml"
     pipeline.write_text(evaluate_only(tiny_pipeline_text, swept["run_dir"] / "lmbda=0.05")
