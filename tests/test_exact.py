@@ -35,7 +35,10 @@ def test_exact_is_batch_and_thread_invariant_and_close_to_float(case):
     assert torch.equal(batched, torch.floor(batched))  # integers
     with torch.no_grad():
         ref = net(from_fixed(x).float()).double()
-    assert float((from_fixed(batched) - ref).abs().max()) < 2e3 * 2.0**-ACT_BITS
+    # Each layer floors to the 2**-ACT_BITS grid and rounds weights to WEIGHT_BITS: measured over
+    # 200 seeds of these three nets (outputs of size 0.4-0.7) the worst error is 2.01 grid steps.
+    # A broken program (a bias on the wrong scale, a shift off by one bit) is off by far more.
+    assert float((from_fixed(batched) - ref).abs().max()) < 3 * 2.0**-ACT_BITS
 
 
 def test_program_follows_weight_updates():
