@@ -42,6 +42,7 @@ def trained(tmp_path_factory, tiny_pipeline_text):
     return {"root": root, "run_dir": run_dir, "pipeline": pipeline, "image": image, "source": source}
 
 
+@pytest.mark.slow
 def test_run_writes_results_report_and_plot(trained):
     run_dir = trained["run_dir"]
     results = json.loads((run_dir / "results.json").read_text())
@@ -56,6 +57,7 @@ def test_run_writes_results_report_and_plot(trained):
     assert info["codec"] == "transform-coding" and len(info["weights"]) == 16
 
 
+@pytest.mark.slow
 def test_compress_and_decompress_match_the_evaluation_reconstruction(trained, tmp_path):
     run_dir, source = trained["run_dir"], trained["source"]
     packed, out = tmp_path / "img.nc", tmp_path / "img.png"
@@ -70,6 +72,7 @@ def test_compress_and_decompress_match_the_evaluation_reconstruction(trained, tm
     assert np.array_equal(load_rgb(out), expected)
 
 
+@pytest.mark.slow
 def test_decompress_with_another_model_is_a_clear_error(trained, tmp_path):
     packed = tmp_path / "img.nc"
     assert main(["compress", "--model", str(trained["run_dir"]), str(trained["source"]), "-o", str(packed)]) == 0
@@ -111,6 +114,7 @@ def test_all_pipeline_problems_are_reported_at_once(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith(f"{syntax}:") and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_user_errors_exit_2_with_one_line(trained, tmp_path):
     cases = [
         ["compress", "--model", str(trained["run_dir"]), str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.nc")],
@@ -125,6 +129,7 @@ def test_user_errors_exit_2_with_one_line(trained, tmp_path):
     assert not (tmp_path / "o.nc").exists() and not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_a_thousand_corruptions_fail_cleanly(trained, tmp_path):
     packed = tmp_path / "img.nc"
     assert main(["compress", "--model", str(trained["run_dir"]), str(trained["source"]), "-o", str(packed)]) == 0
@@ -156,6 +161,7 @@ def test_a_thousand_corruptions_fail_cleanly(trained, tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.slow
 def test_corrupt_streams_behind_a_valid_crc_are_rejected(trained, tmp_path):
     """A forged file (stream bytes changed, CRC recomputed) still ends in exit 2, one line."""
     import zlib
@@ -177,6 +183,8 @@ def test_corrupt_streams_behind_a_valid_crc_are_rejected(trained, tmp_path):
         assert len(err.getvalue().strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_kodak_images_code_close_to_their_information_content(nc_data, tmp_path, tiny_pipeline_text):
     """On real Kodak images: every file decodes bit-exactly (checked by the runner) and its
     streams stay within 0.5 % of the information content of the coded symbols."""
@@ -221,6 +229,7 @@ def test_decoding_does_not_depend_on_the_thread_count():
     assert all(torch.equal(outputs[0], out) for out in outputs[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.cuda
 def test_training_on_cuda_then_coding_on_cpu(tmp_path, tiny_pipeline_text):
     """device: cuda trains on the GPU; evaluation and coding run on the CPU, bit-exact."""
