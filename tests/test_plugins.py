@@ -125,6 +125,7 @@ def _fake_broken_distribution(tmp_path: Path) -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_cli_lists_broken_plugin_and_run_still_works(tmp_path, tiny_pipeline):
     env = _fake_broken_distribution(tmp_path)
     nc = [sys.executable, "-m", "nc_core"]

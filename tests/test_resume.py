@@ -53,6 +53,7 @@ def copy_of(swept, tmp_path):
     return runs, run_dir
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypatch):
     import torch
 
@@ -79,6 +80,7 @@ def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypat
     assert (run_dir / "results.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides, named", [
     (["codec.transform.channels=4"], ["codec.transform.channels (8 -> 4)"]),
     (["data.test.split=train"], ["data.test.split (\"test\" -> \"train\")"]),
@@ -98,6 +100,7 @@ def test_resume_refuses_a_changed_model_and_touches_nothing(swept, overrides, na
     assert snapshot(swept["root"]) == before  # every file byte-identical
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_evaluation_re_evaluates_beside_the_run(swept, copy_of):
     runs, run_dir = copy_of
     before = snapshot(run_dir)
@@ -122,6 +125,7 @@ def test_resume_with_a_changed_evaluation_re_evaluates_beside_the_run(swept, cop
     assert all(after[k] == v for k, v in before.items() if k.suffix in (".pt", ".yaml") or k.name == "model.json")
 
 
+@pytest.mark.slow
 def test_a_model_that_fails_to_load_is_one_line(swept, tmp_path):
     source = swept["run_dir"] / "lmbda=0.005"
     image = tmp_path / "image.png"
@@ -172,6 +176,7 @@ def evaluate_only(tiny_pipeline_text: str, init) -> str:
     return head + f"init: '{init}'\n" + "evaluate:\n" + tail.split("evaluate:\n", 1)[1]
 
 
+@pytest.mark.slow
 def test_evaluate_a_trained_model_without_training_it(swept, tmp_path, tiny_pipeline_text):
     source = swept["run_dir"] / "lmbda=0.05"
     pipeline = tmp_path / "eval.yaml"
@@ -193,6 +198,7 @@ def test_evaluate_a_trained_model_without_training_it(swept, tmp_path, tiny_pipe
         assert (run_dir / "rd.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_evaluate_without_training_builds_tables_only_for_bare_weights(swept, tmp_path, tiny_pipeline_text,
                                                                       monkeypatch):
     """A finished model.pt keeps its frozen tables (update() would make new ones, and a new
@@ -217,6 +223,7 @@ def test_evaluate_without_training_builds_tables_only_for_bare_weights(swept, tm
     assert json.loads((run_dir / "results.json").read_text())["per_image"][0]["bytes"] > 0
 
 
+@pytest.mark.slow
 def test_evaluate_without_training_refuses_weights_for_another_codec(swept, tmp_path, tiny_pipeline_text):
     pipeline = tmp_path / "eval.yaml"
     pipeline.write_text(evaluate_only(tiny_pipeline_text, swept["run_dir"] / "lmbda=0.05")
@@ -229,6 +236,7 @@ def test_evaluate_without_training_refuses_weights_for_another_codec(swept, tmp_
     assert code == 2 and "no such file" in err and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_progress_bar_is_labelled_with_the_pipeline_name(tiny_pipeline, tmp_path):
     code, _, err = run_nc("run", tiny_pipeline, "--out", tmp_path / "runs")
     assert code == 0
@@ -236,6 +244,7 @@ def test_progress_bar_is_labelled_with_the_pipeline_name(tiny_pipeline, tmp_path
     assert "tiny: 100%" in err and run_dir.name not in err
 
 
+@pytest.mark.slow
 def test_sweep_report_gives_the_training_budget_beside_the_bd_rates(swept):
     report = (swept["run_dir"] / "report.md").read_text()
     table, after = report.split("## BD-rate", 1)[1].split("\n\n## ", 1)

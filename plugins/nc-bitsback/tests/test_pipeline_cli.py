@@ -48,6 +48,7 @@ def pipeline(tmp_path_factory):
     return root, path
 
 
+@pytest.mark.slow
 def test_lossless_pipeline_writes_real_rates(pipeline, capsys):
     root, path = pipeline
     assert main(["run", str(path), "--out", str(root / "runs"), "--quiet"]) == 0
@@ -66,6 +67,7 @@ def test_lossless_pipeline_writes_real_rates(pipeline, capsys):
     assert "scheme=two-part" in report and '"binarize": 128' in report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, message", [
     ("evaluate.baselines=[jpeg]", "'jpeg' is lossy; this pipeline's codec is lossless"),
     ("codec.coder=range", "needs a stack coder"),
@@ -81,6 +83,7 @@ def test_user_errors_are_one_line_exit_2(pipeline, capsys, override, message):
     assert code == 2 and message in err and "\n" not in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_chain_round_trip_and_damaged_files(pipeline, capsys, tmp_path):
     root, path = pipeline
     out = root / "cli"

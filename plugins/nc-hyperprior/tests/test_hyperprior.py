@@ -140,6 +140,7 @@ def test_batch_encode_two_threads_decodes_alone_one_thread(model_name):
     _check_batch_determinism(codec, [_image(40, 56, seed) for seed in range(3)])
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("model", ["mean-scale-hyperprior", "channel-autoregressive"])
 def test_batch_determinism_on_all_kodak_images(model, kodak):
     """The 24 Kodak images, batched by orientation with 2 threads, each decoded alone with 1."""

@@ -61,6 +61,7 @@ def run(request, tmp_path_factory):
     return {"root": root, "run_dir": run_dir, "pipeline": pipeline, "source": source}
 
 
+@pytest.mark.slow
 def test_sweep_reports_refinement_beside_the_plain_models(run):
     run_dir = run["run_dir"]
     report = (run_dir / "report.md").read_text()
@@ -71,6 +72,7 @@ def test_sweep_reports_refinement_beside_the_plain_models(run):
         assert doc["per_image"][0]["bytes"] > 0
 
 
+@pytest.mark.slow
 def test_cli_round_trip_and_failures(run, tmp_path, capsys):
     sub = sorted(p for p in run["run_dir"].iterdir() if p.is_dir())[0]
     packed, out = tmp_path / "img.nc", tmp_path / "img.png"
