@@ -390,6 +390,7 @@ class Runner:
         if self.resume and (sub / models.MODEL_INFO).exists() and (sub / models.MODEL).exists():
             self.log(f"{label}: model finished earlier, loading {sub}")
             return models.load_model(sub), json.loads((sub / models.MODEL_INFO).read_text())["training"]
+        torch.manual_seed(cfg["seed"])  # the initial weights follow the seed, not what ran before
         codec = models.build_codec(cfg)
         init = warm or self._init(cfg)
         if cfg.get("train"):
