@@ -260,3 +260,25 @@ def test_every_option_of_every_command_has_a_help_text():
                and not (action.help or "").strip()]
     assert missing == []
     assert {name for name, _ in _parsers(cli._parser())} >= {"nc compress", "nc decompress", "nc run"}
+
+
+def test_a_lossless_grey_model_refuses_colour_and_takes_grey(tmp_path):
+    from nc_core.errors import UserError
+    from nc_core.imaging import ImageInfo
+
+    class GreyModel:
+        shape = (1, 2, 3)
+
+    colour = np.arange(18, dtype=np.uint8).reshape(2, 3, 3)
+    with pytest.raises(UserError, match="colour image, but this model codes grey"):
+        cli._image_items(GreyModel(), tmp_path / "c.png", colour, ImageInfo("RGB"))
+    grey = np.repeat(np.arange(6, dtype=np.uint8).reshape(2, 3, 1), 3, axis=2)
+    for mode in ("L", "RGB"):  # grey in RGB clothing loses nothing either
+        items = cli._image_items(GreyModel(), tmp_path / "g.png", grey, ImageInfo(mode))
+        assert items.shape == (1, 1, 2, 3) and items[0, 0].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_an_npz_set_needs_a_lossless_model(model, tmp_path):
+    np.savez(tmp_path / "set.npz", data=np.zeros((2, 8, 8), np.uint8))
+    code, _, err = nc("compress", "--model", model, tmp_path / "set.npz", "-o", tmp_path / "s.nc")
+    assert code == 2 and "lossless model" in err and not (tmp_path / "s.nc").exists()
