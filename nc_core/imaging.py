@@ -167,6 +167,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
             if im.mode == "P" and "transparency" in im.info:
                 mode = "RGBA"
                 note = "palette image with transparency coded as RGBA (the output has no palette)"
+            elif im.mode in ("L", "RGB") and "transparency" in im.info:  # a transparent colour (tRNS)
+                mode = im.mode + "A"
+                note = f"its transparent colour is kept as an alpha channel (the output is {mode})"
             if note:
                 notes.append(note)
             if im.info.get("icc_profile"):

@@ -238,3 +238,14 @@ def test_encode_alpha_is_a_png(tmp_path):
     data = imaging.encode_alpha(np.zeros((4, 4), np.uint8))
     with Image.open(io.BytesIO(data)) as im:
         assert im.format == "PNG" and im.mode == "L"
+
+
+@pytest.mark.parametrize("mode, transparent", [("L", 5), ("RGB", (5, 5, 5))])
+def test_a_transparent_colour_becomes_alpha_and_is_said(tmp_path, mode, transparent):
+    grey = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    pixels = grey if mode == "L" else np.dstack([grey] * 3)
+    Image.fromarray(pixels).save(tmp_path / "t.png", transparency=transparent)
+    rgb, info = imaging.read_image(tmp_path / "t.png")
+    assert info.mode == mode + "A" and any("transparent colour" in note for note in info.notes)
+    assert info.alpha.ravel().tolist() == [0 if v == 5 else 255 for v in range(16)]
+    assert np.array_equal(imaging.restore_mode(rgb, info)[..., 0], grey)
