@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import bjontegaard
@@ -161,3 +162,60 @@ def test_published_curves_match_bjontegaard(test):
         args = (anchor["bpp"], to_db(anchor[key]), other["bpp"], to_db(other[key]))
         assert bd_rate(*args) == pytest.approx(reference("rate", *args), rel=1e-9)
         assert bd_psnr(*args) == pytest.approx(reference("psnr", *args), rel=1e-9)
+
+
+def test_inputs_are_computed_in_float64():
+    """float32 points give the value of the same points in float64 (log-rates not rounded to float32)."""
+    ra, da, rb, db = PAIRS[0]
+    single = [np.asarray(v, dtype=np.float32) for v in (ra, da, rb, db)]
+    double = [v.astype(np.float64) for v in single]
+    assert bd_rate(*single) == pytest.approx(bd_rate(*double), rel=1e-13)
+    assert bd_psnr(*single) == pytest.approx(bd_psnr(*double), rel=1e-13)
+
+
+def test_two_points_per_curve_are_enough():
+    ra, da = np.array([0.1, 0.4]), np.array([30.0, 34.0])
+    rb, db = np.array([0.12, 0.5]), np.array([31.0, 35.0])
+    assert bd_rate(ra, da, rb, db) == pytest.approx(reference("rate", ra, da, rb, db), rel=1e-12)
+    assert bd_psnr(ra, da, rb, db) == pytest.approx(reference("psnr", ra, da, rb, db), rel=1e-12)
+
+
+@pytest.mark.parametrize("fn", [bd_rate, bd_psnr])
+def test_bad_curves_are_errors_that_name_the_curve(fn):
+    ra, da = [0.1, 0.2, 0.4], [30.0, 32.0, 34.0]
+    nan, inf = float("nan"), float("inf")
+    cases = [
+        ((ra, da[:2], ra, da), "curve A: 3 rates but 2 distortions"),
+        ((ra, da, ra[:2], da), "curve B: 2 rates but 3 distortions"),
+        ((ra[:1], da[:1], ra, da), "curve A: BD needs at least 2 points for pchip, got 1"),
+        ((ra, da, ra[:1], da[:1]), "curve B: BD needs at least 2 points for pchip, got 1"),
+        (([0.1, nan, 0.4], da, ra, da), "curve A: rates and distortions must be finite"),
+        ((ra, da, ra, [30.0, inf, 34.0]), "curve B: rates and distortions must be finite"),
+        (([0.0, 0.2, 0.4], da, ra, da), "curve A: rates must be positive"),
+        ((ra, da, [-0.1, 0.2, 0.4], da), "curve B: rates must be positive"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ValueError, match=f"^{message}"):
+            fn(*args)
+    # the interpolation variable (distortion for BD-rate, log-rate for BD-PSNR) must not repeat
+    if fn is bd_rate:
+        what, repeated = "distortion", (ra, [30.0, 30.0, 34.0])
+    else:
+        what, repeated = "log-rate", ([0.1, 0.1, 0.4], da)
+    with pytest.raises(ValueError, match=f"^curve A: repeated {what} values; pchip needs distinct ones"):
+        fn(*repeated, ra, da)
+    with pytest.raises(ValueError, match=f"^curve B: repeated {what} values; pchip needs distinct ones"):
+        fn(ra, da, *repeated)
+
+
+def test_ms_ssim_db():
+    """``-10 log10(1 - MS-SSIM)``, in float64; MS-SSIM 1 (lossless) is +inf, silently."""
+    assert ms_ssim_db(0.9) == pytest.approx(10.0, rel=1e-12)
+    np.testing.assert_allclose(ms_ssim_db([0.99, 0.999, 0.5]), [20.0, 30.0, 10 * np.log10(2)], rtol=1e-12)
+    single = np.array([0.9871, 0.99613], dtype=np.float32)
+    np.testing.assert_allclose(ms_ssim_db(single), -10 * np.log10(1 - single.astype(np.float64)), rtol=1e-13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ms_ssim_db([1.0]).tolist() == [float("inf")]
+    with pytest.raises(ValueError, match="finite"):
+        bd_rate([0.1, 0.2], ms_ssim_db([0.95, 1.0]), [0.1, 0.2], ms_ssim_db([0.95, 0.97]))

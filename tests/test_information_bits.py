@@ -27,6 +27,7 @@ from nc_core.coding import (
     QuantizedGaussian,
     QuantizedLaplace,
     QuantizedLogistic,
+    bin_masses,
     closed_categorical,
     information_bits,
 )
@@ -160,3 +161,70 @@ def test_one_escape_of_any_magnitude(magnitude, below):
     dist = Categorical(np.ones(7), lo, (1,))
     bits = information_bits(np.array([symbol], dtype=np.int64), dist)
     assert bits == pytest.approx(math.log2(7) + escape_bits(symbol, lo, hi), rel=1e-12)
+
+
+# ------------------------------------------------- the pmfs themselves (what the bits come from)
+
+
+def test_table_padding_is_ignored_whatever_it_holds():
+    """Only ``pmfs[t, :lengths[t]]`` is table ``t``: garbage in the padding changes nothing."""
+    pmfs = np.array([[0.2, 0.3, 0.5, 0.0], [1.0, 2.0, 3.0, 4.0]])
+    garbage = pmfs.copy()
+    garbage[0, 3] = 7.0
+    index = np.array([0, 1, 0, 0])
+    x = np.array([0, 3, 2, 1])
+    clean = IndexedTables(pmfs, [0, 0], [3, 4], index)
+    dirty = IndexedTables(garbage, [0, 0], [3, 4], index)
+    np.testing.assert_array_equal(dirty.normalized(), clean.normalized())
+    np.testing.assert_allclose(dirty.normalized()[0], [0.2, 0.3, 0.5, 0.0], rtol=1e-15)
+    assert information_bits(x, dirty) == information_bits(x, clean)
+
+
+def test_probabilities_come_in_the_distributions_shape():
+    """``probabilities`` takes the symbols in any layout of the right size (flat, as coders hold
+    them) and answers in the distribution's shape."""
+    shape = (2, 3, 4)
+    rng = np.random.default_rng(9)
+    x = rng.integers(-2, 3, shape)
+    dists = [
+        QuantizedGaussian(rng.uniform(-1, 1, shape), rng.uniform(0.5, 2, shape), -5, 5),
+        Categorical(rng.uniform(0.1, 1, 5), -2, shape),
+        Categorical(rng.uniform(0.1, 1, (24, 5)), -2, shape),
+        IndexedTables(rng.uniform(0.1, 1, (2, 6)), [-2, -3], [5, 6], rng.integers(0, 2, shape)),
+    ]
+    for dist in dists:
+        expected = dist.probabilities(x)
+        assert expected.shape == shape
+        flat = dist.probabilities(x.reshape(-1))
+        assert flat.shape == shape
+        np.testing.assert_array_equal(flat, expected)
+
+
+@pytest.mark.parametrize("family", sorted(CONTINUOUS))
+def test_cdf_of_a_quantized_density(family):
+    """``dist.cdf(t)``: the continuous CDF at ``t`` with each symbol's loc and scale."""
+    loc, scale = np.array([0.5, -2.0, 3.0]), np.array([1.5, 0.7, 4.0])
+    t = np.array([1.25, -2.5, -1.0])
+    got = CONTINUOUS[family](loc, scale, -10, 10).cdf(t)
+    cdf = STANDARD_CDF[family]
+    expected = [float(cdf((mpmath.mpf(a) - m) / s)) for a, m, s in zip(t, loc, scale)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["gaussian", "logistic"])
+def test_bin_masses_keep_both_tails(family):
+    """``bin_masses``: the masses between consecutive standardised edges, small tail masses
+    on either side to full relative precision (the survival function above the centre)."""
+    from scipy.special import expit, ndtr
+
+    cdf, scalar_cdf = STANDARD_CDF[family], {"gaussian": ndtr, "logistic": expit}[family]
+    edges = np.array([[-np.inf, -30.0, -9.5, -1.0, 0.0, 0.5, 9.0, 31.0, np.inf],
+                      [-np.inf, -3.0, -2.0, -0.25, 0.25, 1.0, 2.0, 4.0, np.inf]])
+    got = bin_masses(edges, scalar_cdf)
+    assert got.shape == (2, 8) and np.all(got >= 0)
+    for row, masses in zip(edges, got):
+        expected = [bin_mass(cdf, mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(0), mpmath.mpf(1))
+                    for a, b in zip(row[:-1], row[1:])]
+        np.testing.assert_allclose(masses, [float(e) for e in expected], rtol=1e-9)
+    # element by element: one row alone gives the same masses as in the batch
+    np.testing.assert_array_equal(bin_masses(edges[1:], scalar_cdf)[0], got[1])
