@@ -228,3 +228,51 @@ def test_bin_masses_keep_both_tails(family):
         np.testing.assert_allclose(masses, [float(e) for e in expected], rtol=1e-9)
     # element by element: one row alone gives the same masses as in the batch
     np.testing.assert_array_equal(bin_masses(edges[1:], scalar_cdf)[0], got[1])
+
+
+def test_symbols_may_come_in_any_layout_of_the_right_size():
+    """``information_bits`` reads the symbols in the distribution's shape (per-symbol edges too)."""
+    rng = np.random.default_rng(11)
+    index = rng.integers(0, 2, (3, 4))
+    dist = IndexedTables(rng.uniform(0.1, 1, (2, 6)), [-2, -3], [5, 6], index)
+    x = rng.integers(-5, 5, (3, 4))
+    assert information_bits(x.reshape(-1), dist) == information_bits(x, dist)
+    closed = closed_categorical(rng.uniform(0.1, 1, (12, 5)), -2, (3, 4))
+    y = rng.integers(-2, 3, (3, 4))
+    assert information_bits(y.reshape(-1), closed) == information_bits(y, closed)
+
+
+def test_malformed_distributions_are_refused():
+    ok = dict(pmfs=np.ones((2, 4)), offsets=[0, 0], lengths=[3, 4], index=[0, 1])
+    bad_tables = [
+        (dict(ok, pmfs=np.ones(4)), "pmfs must be"),
+        (dict(ok, offsets=[0, 0, 0]), "pmfs must be"),
+        (dict(ok, lengths=[3]), "pmfs must be"),
+        (dict(ok, lengths=[1, 4]), "2 <= length"),
+        (dict(ok, lengths=[3, 5]), "2 <= length"),
+        (dict(ok, index=[0, 2]), r"table index out of range 0\.\.1"),
+        (dict(ok, index=[-1, 0]), r"table index out of range 0\.\.1"),
+    ]
+    IndexedTables(**ok)
+    IndexedTables(**dict(ok, index=np.zeros(0, dtype=np.int64)))  # no symbols at all
+    for kwargs, message in bad_tables:
+        with pytest.raises(ValueError, match=message):
+            IndexedTables(**kwargs)
+    for probs, shape, message in [
+        (np.ones((2, 2, 2)), None, r"probs must be \(K,\) or \(n, K\) with K >= 2"),
+        (np.ones(1), (3,), "K >= 2"),
+        (np.array([0.5, np.nan]), (1,), "finite and non-negative"),
+        (np.array([0.5, -0.1]), (1,), "finite and non-negative"),
+        (np.ones(3), None, "shape is required"),
+        (np.ones((4, 3)), (2, 3), r"4 table rows for shape \(2, 3\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Categorical(probs, 0, shape)
+    assert Categorical(np.ones((4, 3))).shape == (4,) and Categorical(np.ones((6, 3)), 0, (2, 3)).size == 6
+    for loc, scale, lo, hi, message in [
+        ([0.0, 1.0], [1.0], -3, 3, r"loc shape \(2,\) != scale shape \(1,\)"),
+        ([0.0], [1.0], 3, 3, r"empty support \[3, 3\]"),
+        ([0.0, 0.0], [1.0, 0.0], -3, 3, "scale must be strictly positive"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            QuantizedGaussian(loc, scale, lo, hi)
