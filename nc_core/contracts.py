@@ -143,6 +143,10 @@ class Prior(ProbabilityModel):
     """
 
     contract = "plain prior"
+    #: a probability model that derives from ProbabilityModel only (a plugin written before the
+    #: sub-contracts existed, when a probability model was a plain prior) still fits a Prior
+    #: slot, with a DeprecationWarning
+    takes_undeclared: ClassVar[bool] = True
 
     def coding_distribution(self, shape: Sequence[int], **cond: Any) -> CodingDistribution:
         raise NotImplementedError

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+import warnings
 from typing import Any
 
 from nc_core.contracts import KINDS, LearnedCodec, LosslessCodec
@@ -208,7 +209,13 @@ class Checker:
             self.report(use_path, str(exc))
             return spec
         if node.base is not None and not issubclass(cls, node.base):
-            self.report(use_path, self.wrong_contract(kind, name, cls, node.base))
+            if vars(node.base).get("takes_undeclared") and contract_of(cls) == contract_of(KINDS[kind]):
+                # written before the kind had sub-contracts: it was this one then (deprecated)
+                warnings.warn(f"{kind} {name!r} ({cls.__module__}.{cls.__qualname__}) derives only from "
+                              f"{KINDS[kind].__module__}.{KINDS[kind].__qualname__}; derive it from "
+                              f"{node.base.__module__}.{node.base.__qualname__}", DeprecationWarning, stacklevel=2)
+            else:
+                self.report(use_path, self.wrong_contract(kind, name, cls, node.base))
         runtime = RUNTIME_ARGS.get(kind, ())
         fields = {
             n: Field(p.node, REQUIRED if p.required else OPTIONAL)
