@@ -242,14 +242,17 @@ def test_symbols_may_come_in_any_layout_of_the_right_size():
     assert information_bits(y.reshape(-1), closed) == information_bits(y, closed)
 
 
+TABLES_SHAPE = r"^pmfs must be \(T, K\) with offsets and lengths of shape \(T,\)$"
+
+
 def test_malformed_distributions_are_refused():
     ok = dict(pmfs=np.ones((2, 4)), offsets=[0, 0], lengths=[3, 4], index=[0, 1])
     bad_tables = [
-        (dict(ok, pmfs=np.ones(4)), "pmfs must be"),
-        (dict(ok, offsets=[0, 0, 0]), "pmfs must be"),
-        (dict(ok, lengths=[3]), "pmfs must be"),
-        (dict(ok, lengths=[1, 4]), "2 <= length"),
-        (dict(ok, lengths=[3, 5]), "2 <= length"),
+        (dict(ok, pmfs=np.ones(4)), TABLES_SHAPE),
+        (dict(ok, offsets=[0, 0, 0]), TABLES_SHAPE),
+        (dict(ok, lengths=[3]), TABLES_SHAPE),
+        (dict(ok, lengths=[1, 4]), r"^every table needs 2 <= length <= pmfs\.shape\[1\]$"),
+        (dict(ok, lengths=[3, 5]), r"^every table needs 2 <= length <= pmfs\.shape\[1\]$"),
         (dict(ok, index=[0, 2]), r"table index out of range 0\.\.1"),
         (dict(ok, index=[-1, 0]), r"table index out of range 0\.\.1"),
     ]
@@ -261,9 +264,9 @@ def test_malformed_distributions_are_refused():
     for probs, shape, message in [
         (np.ones((2, 2, 2)), None, r"probs must be \(K,\) or \(n, K\) with K >= 2"),
         (np.ones(1), (3,), "K >= 2"),
-        (np.array([0.5, np.nan]), (1,), "finite and non-negative"),
-        (np.array([0.5, -0.1]), (1,), "finite and non-negative"),
-        (np.ones(3), None, "shape is required"),
+        (np.array([0.5, np.nan]), (1,), "^probs must be finite and non-negative$"),
+        (np.array([0.5, -0.1]), (1,), "^probs must be finite and non-negative$"),
+        (np.ones(3), None, r"^shape is required with a shared \(K,\) table$"),
         (np.ones((4, 3)), (2, 3), r"4 table rows for shape \(2, 3\)"),
     ]:
         with pytest.raises(ValueError, match=message):
@@ -272,7 +275,7 @@ def test_malformed_distributions_are_refused():
     for loc, scale, lo, hi, message in [
         ([0.0, 1.0], [1.0], -3, 3, r"loc shape \(2,\) != scale shape \(1,\)"),
         ([0.0], [1.0], 3, 3, r"empty support \[3, 3\]"),
-        ([0.0, 0.0], [1.0, 0.0], -3, 3, "scale must be strictly positive"),
+        ([0.0, 0.0], [1.0, 0.0], -3, 3, "^scale must be strictly positive$"),
     ]:
         with pytest.raises(ValueError, match=message):
             QuantizedGaussian(loc, scale, lo, hi)
