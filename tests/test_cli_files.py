@@ -282,3 +282,29 @@ def test_an_npz_set_needs_a_lossless_model(model, tmp_path):
     np.savez(tmp_path / "set.npz", data=np.zeros((2, 8, 8), np.uint8))
     code, _, err = nc("compress", "--model", model, tmp_path / "set.npz", "-o", tmp_path / "s.nc")
     assert code == 2 and "lossless model" in err and not (tmp_path / "s.nc").exists()
+
+
+def test_compress_and_decompress_import_no_plotting_or_scientific_stack(model, photo, tmp_path):
+    """Start-up: with the registry index in place, coding a file imports only the plugins
+    the model's pipeline names, and none of the runner's libraries."""
+    import subprocess
+    import sys
+
+    from nc_core.plugins import entry_point_sources, indexed_registry
+
+    env = os.environ | {"NC_PLUGIN_CACHE": str(tmp_path / "cache")}
+    os.environ["NC_PLUGIN_CACHE"], saved = env["NC_PLUGIN_CACHE"], os.environ.get("NC_PLUGIN_CACHE")
+    try:
+        indexed_registry(entry_point_sources())  # writes the index
+    finally:
+        os.environ.pop("NC_PLUGIN_CACHE") if saved is None else os.environ.update(NC_PLUGIN_CACHE=saved)
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    script = (
+        "import sys\nfrom nc_core.cli import main\n"
+        f"assert main(['compress', '--model', {str(model)!r}, {str(tmp_path / 'p.png')!r}, '-o', {str(tmp_path / 'p.nc')!r}]) == 0\n"
+        f"assert main(['decompress', {str(tmp_path / 'p.nc')!r}, '-o', {str(tmp_path / 'd.png')!r}, '--model', {str(model)!r}]) == 0\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'scipy', 'skimage', 'nc_arith', 'nc_hyperprior', 'nc_bitsback'}))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
