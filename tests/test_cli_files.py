@@ -284,7 +284,7 @@ def test_an_npz_set_needs_a_lossless_model(model, tmp_path):
     assert code == 2 and "lossless model" in err and not (tmp_path / "s.nc").exists()
 
 
-def test_compress_and_decompress_import_no_plotting_or_scientific_stack(model, photo, tmp_path):
+def test_compress_and_decompress_import_no_plotting_or_scientific_stack(model, photo, tmp_path, monkeypatch):
     """Start-up: with the registry index in place, coding a file imports only the plugins
     the model's pipeline names, and none of the runner's libraries."""
     import subprocess
@@ -292,12 +292,8 @@ def test_compress_and_decompress_import_no_plotting_or_scientific_stack(model, p
 
     from nc_core.plugins import entry_point_sources, indexed_registry
 
-    env = os.environ | {"NC_PLUGIN_CACHE": str(tmp_path / "cache")}
-    os.environ["NC_PLUGIN_CACHE"], saved = env["NC_PLUGIN_CACHE"], os.environ.get("NC_PLUGIN_CACHE")
-    try:
-        indexed_registry(entry_point_sources())  # writes the index
-    finally:
-        os.environ.pop("NC_PLUGIN_CACHE") if saved is None else os.environ.update(NC_PLUGIN_CACHE=saved)
+    monkeypatch.setenv("NC_PLUGIN_CACHE", str(tmp_path / "cache"))
+    indexed_registry(entry_point_sources())  # writes the index the child process reads
     Image.fromarray(photo).save(tmp_path / "p.png")
     script = (
         "import sys\nfrom nc_core.cli import main\n"
@@ -305,6 +301,6 @@ def test_compress_and_decompress_import_no_plotting_or_scientific_stack(model, p
         f"assert main(['decompress', {str(tmp_path / 'p.nc')!r}, '-o', {str(tmp_path / 'd.png')!r}, '--model', {str(model)!r}]) == 0\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'scipy', 'skimage', 'nc_arith', 'nc_hyperprior', 'nc_bitsback'}))\n"
     )
-    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
