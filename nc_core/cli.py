@@ -57,7 +57,8 @@ def _threads(text: str) -> int:
 def _coding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
                    help="where the networks run (default: cpu). Files are coded on the CPU, the only "
-                        "device whose decoded pixels are bit-exact on every machine; auto means cpu")
+                        "device whose decoded pixels are bit-exact on every machine: auto means cpu, "
+                        "and cuda is refused")
     p.add_argument("--threads", type=_threads, metavar="N",
                    help="torch threads for the networks (default: torch's choice). The decoder's "
                         "synthesis always uses a fixed count, so the pixels do not depend on N")
@@ -334,7 +335,7 @@ def cmd_decompress(args) -> int:
     pairs, create = plan_outputs(args.inputs, args.output, lambda f: f.suffix == ".nc", f".{args.format}")
     _setup_torch(args)
     _make_folder(create)
-    codecs = {}  # run directory -> codec: each model is loaded once
+    codecs, found = {}, {}  # run directory -> codec, weights hash -> run directory: each looked up once
 
     def decompress(source: Path, target: Path) -> None:
         start = time.perf_counter()
@@ -346,7 +347,10 @@ def cmd_decompress(args) -> int:
         image = contents.image
         notes = imaging.check_output(target, image.mode)  # and the output name before decoding
         check_writable(target)
-        run_dir = Path(args.model) if args.model else find_model(Path(args.models), contents.digest.hex())
+        weights = contents.digest.hex()
+        if weights not in found:
+            found[weights] = Path(args.model) if args.model else find_model(Path(args.models), weights)
+        run_dir = found[weights]
         if run_dir not in codecs:
             codecs[run_dir] = load_model(run_dir)
         codec = codecs[run_dir]
