@@ -6,18 +6,23 @@ model's pipeline) is measured here. One round runs, as separate processes, in th
 
 * ``python -c pass``: the interpreter alone;
 * ``python -c "import torch"``: the floor for any command that runs a model;
+* the same with the garbage collector paused, as ``nc`` imports torch (``nc_core/cli.py``):
+  the floor for nc's own work, since nc's import of torch is faster than a plain one;
 * ``nc --version``;
 * ``nc compress --model RUN kodim01.png -o OUT.nc``;
 * with ``--baseline-root DIR``: the same ``nc compress`` with another checkout of nc_core
   first on ``PYTHONPATH`` (e.g. a ``git worktree`` of an older commit: before/after in one run,
   under the same machine load).
 
-The rounds are repeated and the median of each command kept, of wall time and of CPU time
-(user + system; steadier than wall time on a shared machine). Coding the image itself is
+An untimed first round fills the file cache, the bytecode cache (as ``pip install`` would;
+``PYTHONDONTWRITEBYTECODE`` is dropped) and nc's plugin index. The rounds are repeated and
+the median of each command kept, of wall time and of CPU time (user + system; steadier than
+wall time on a shared machine). Coding the image itself is
 real work, not start-up, so it is measured too (``codec.compress`` in this process, median
 over the repeats) and subtracted:
 
     start-up overhead = compress wall time - torch import - coding time
+    nc's own overhead = compress wall time - torch import with GC paused - coding time
 
 Printed: every median, the ratio ``nc compress / import torch`` and the overhead in seconds.
 ``--json PATH`` writes the numbers with the machine, torch version, thread count and the
@@ -39,6 +44,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+PAUSED = "import torch (GC paused)"
 
 
 def _cpu_children() -> float:
@@ -88,13 +95,16 @@ def main() -> None:
     args = ap.parse_args()
 
     py = sys.executable
-    env = os.environ.copy()
+    # As installed: pip writes bytecode, so no module is compiled at start-up. A shell that
+    # sets PYTHONDONTWRITEBYTECODE would otherwise time the compiler (0.25 s for nc's modules).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "out.nc")
         compress = ["-m", "nc_core", "compress", "--model", args.run_dir, args.image, "-o", out]
         commands = {
             "python -c pass": ([py, "-c", "pass"], env),
             "import torch": ([py, "-c", "import torch"], env),
+            PAUSED: ([py, "-c", "import gc; gc.disable(); import torch"], env),
             "nc --version": ([py, "-m", "nc_core", "--version"], env),
             "nc compress": ([py, *compress], env),
         }
@@ -102,7 +112,7 @@ def main() -> None:
             baseline_env = env | {"PYTHONPATH": os.pathsep.join(
                 filter(None, [str(Path(args.baseline_root).resolve()), env.get("PYTHONPATH")]))}
             commands["nc compress (baseline)"] = ([py, *compress], baseline_env)
-        for cmd, cmd_env in commands.values():  # warm the file cache (and nc's plugin index)
+        for cmd, cmd_env in commands.values():  # warm the file cache, bytecode and nc's plugin index
             _run(cmd, cmd_env, tmp)
         samples: dict[str, list[float]] = {name: [] for name in commands}
         cpu_samples: dict[str, list[float]] = {name: [] for name in commands}
@@ -118,14 +128,17 @@ def main() -> None:
     median = {name: statistics.median(times) for name, times in samples.items()}
     median_cpu = {name: statistics.median(times) for name, times in cpu_samples.items()}
     torch_s, torch_cpu = median["import torch"], median_cpu["import torch"]
+    paused_s, paused_cpu = median[PAUSED], median_cpu[PAUSED]
     rows = {}
     for name in ("nc compress", "nc compress (baseline)"):
         if name in median:
             rows[name] = {"seconds": median[name], "ratio_to_torch_import": median[name] / torch_s,
                           "over_torch_import": median[name] - torch_s,
                           "startup_overhead": median[name] - torch_s - coding,
+                          "own_overhead": median[name] - paused_s - coding,
                           "cpu_seconds": median_cpu[name], "cpu_ratio_to_torch_import": median_cpu[name] / torch_cpu,
-                          "cpu_startup_overhead": median_cpu[name] - torch_cpu - coding_cpu}
+                          "cpu_startup_overhead": median_cpu[name] - torch_cpu - coding_cpu,
+                          "cpu_own_overhead": median_cpu[name] - paused_cpu - coding_cpu}
     result = {
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "load_average": os.getloadavg()},
@@ -138,14 +151,15 @@ def main() -> None:
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"median of {args.repeats} rounds")
-    print(f"  {'':<24} {'wall':>7}   {'CPU':>7}")
+    print(f"  {'':<26} {'wall':>7}   {'CPU':>7}")
     for name, seconds in median.items():
-        print(f"  {name:<24} {seconds:7.3f} s {median_cpu[name]:7.3f} s")
-    print(f"  {'coding the image':<24} {coding:7.3f} s {coding_cpu:7.3f} s  (codec.compress in-process)")
+        print(f"  {name:<26} {seconds:7.3f} s {median_cpu[name]:7.3f} s")
+    print(f"  {'coding the image':<26} {coding:7.3f} s {coding_cpu:7.3f} s  (codec.compress in-process)")
     for name, row in rows.items():
         print(f"{name}: {row['ratio_to_torch_import']:.2f} x import torch, {row['over_torch_import']:+.3f} s over it; "
               f"start-up overhead (less coding) {row['startup_overhead']:+.3f} s wall, "
-              f"{row['cpu_startup_overhead']:+.3f} s CPU")
+              f"{row['cpu_startup_overhead']:+.3f} s CPU; over torch imported with GC paused "
+              f"{row['own_overhead']:+.3f} s wall, {row['cpu_own_overhead']:+.3f} s CPU")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 

@@ -81,6 +81,47 @@ def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypat
 
 
 @pytest.mark.slow
+def test_a_snapshot_resumes_from_fp16_weights_without_the_optimizer(tiny_pipeline, tmp_path, monkeypatch):
+    import torch
+
+    from nc_core.runner import train
+
+    out, carried = tmp_path / "runs", tmp_path / "carried"
+    args = ["run", tiny_pipeline, "--set", "train.steps=4"]
+    save = train.atomic_save
+
+    def interrupted_after_step_2(obj, path):
+        save(obj, path)
+        if obj.get("step") == 2 and "optimizer" in obj:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "atomic_save", interrupted_after_step_2)
+    assert run_nc(*args, "--out", out, "--quiet")[0] == 130
+    monkeypatch.setattr(train, "atomic_save", save)
+    (run_dir,) = (out / "tiny").iterdir()
+    full = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+
+    code, stdout, _ = run_nc("snapshot", out / "tiny", "-o", carried)
+    assert code == 0 and "2 files" in stdout, stdout  # pipeline.yaml and the checkpoint
+    slim = torch.load(carried / "tiny" / run_dir.name / "checkpoint.pt", weights_only=True)
+    assert set(slim) == {"model", "step", "elapsed"} and slim["step"] == 2
+    for name, tensor in full["model"].items():
+        assert slim["model"][name].dtype == (torch.float16 if tensor.is_floating_point() else tensor.dtype)
+        assert torch.allclose(slim["model"][name].to(tensor.dtype), tensor, rtol=1e-3, atol=1e-4), name
+    assert run_nc("snapshot", out / "tiny", "-o", carried)[0] == 2  # never over an earlier copy
+
+    code, stdout, _ = run_nc(*args, "--out", carried, "--resume")
+    assert code == 0 and "at step 2/4 from weights only" in stdout, stdout
+    assert json.loads((carried / "tiny" / run_dir.name / "model.json").read_text())["training"]["steps"] == 4
+
+
+def test_snapshot_refuses_what_is_not_a_run(tmp_path):
+    code, _, stderr = run_nc("snapshot", tmp_path, "-o", tmp_path / "dest")
+    assert code == 2 and "neither a run directory nor a folder of runs" in stderr
+    assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides, named", [
     (["codec.transform.channels=4"], ["codec.transform.channels (8 -> 4)"]),
     (["data.test.split=train"], ["data.test.split (\"test\" -> \"train\")"]),

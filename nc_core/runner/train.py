@@ -56,11 +56,15 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     start, elapsed = 0, 0.0
     if resume and ckpt_path.exists():
         state = load_weights(ckpt_path)
-        codec.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        codec.load_state_dict(state["model"])  # half-precision weights are cast back
         start, elapsed = int(state["step"]), float(state["elapsed"])
-        torch.set_rng_state(state["rng"])
-        log(f"resuming {run_dir} at step {start}/{steps}")
+        if "optimizer" in state:
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            log(f"resuming {run_dir} at step {start}/{steps}")
+        else:  # a weights-only checkpoint (slim_checkpoint): Adam's moments start again
+            torch.manual_seed(seed + start)
+            log(f"resuming {run_dir} at step {start}/{steps} from weights only (a new optimizer state)")
     else:
         torch.manual_seed(seed)
         if init is not None:
@@ -96,6 +100,14 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     return {"steps": steps, "train_seconds": time.perf_counter() - t0, "final": logs}
 
 
+def slim_checkpoint(state: dict) -> dict:
+    """A training checkpoint without the optimizer and RNG state, its floating-point weights in
+    half precision: about a sixth of the size, for carrying a long training run between
+    machines or sessions (a resume from it restarts Adam's moment estimates)."""
+    model = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    return {"model": model, "step": state["step"], "elapsed": state["elapsed"]}
+
+
 def finalize(codec: LearnedCodec, run_dir: Path, summary: dict, update: bool = True) -> None:
     """Build coding tables (unless the weights came with them: ``update=False``) and save
     the deployable weights plus their identity."""
@@ -106,3 +118,29 @@ def finalize(codec: LearnedCodec, run_dir: Path, summary: dict, update: bool = T
     atomic_save(codec.state_dict(), run_dir / MODEL)
     info = {"codec": codec.name, "weights": codec_digest(codec).hex(), "training": summary}
     atomic_write(run_dir / MODEL_INFO, json.dumps(info, indent=2))
+
+
+def snapshot_run(run_dir: Path, dest: Path) -> list[Path]:
+    """Copy the run ``run_dir`` (``OUT/<name>/<run-id>``) to ``dest/<name>/<run-id>`` for
+    continuing it elsewhere with ``nc run --resume --out dest``: every file as it is, except
+    each training checkpoint, which is slimmed (:func:`slim_checkpoint`). Returns the files
+    written. Nothing is written unless every checkpoint reads."""
+    import shutil
+
+    if not (run_dir / "pipeline.yaml").is_file():
+        raise UserError(f"{run_dir}: not a run directory (no pipeline.yaml)")
+    target = dest / run_dir.parent.name / run_dir.name
+    if target.exists():
+        raise UserError(f"{target}: already exists; remove it or choose another destination")
+    files = sorted(p for p in run_dir.rglob("*") if p.is_file())
+    slim = {p: slim_checkpoint(load_weights(p)) for p in files if p.name == CHECKPOINT}
+    written = []
+    for src in files:
+        out = target / src.relative_to(run_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src in slim:
+            atomic_save(slim[src], out)
+        else:
+            shutil.copyfile(src, out)
+        written.append(out)
+    return written
