@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list installed plugins and their components")
     pl.add_argument("--json", action="store_true", help="print the list as JSON")
 
+    z = sub.add_parser("zoo", help="list the trained models installed plugins ship (nc compress --model zoo:NAME)")
+    z.add_argument("--json", action="store_true", help="print the list as JSON")
+
     folders = ("One input and OUT not an existing folder: OUT is the output file. Several inputs, a "
                "folder input or an existing folder OUT: OUT is a folder and each input IN gets "
                "OUT/<stem of IN>{suffix}. nc creates no folder unless OUT ends with '/' (then only "
@@ -104,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
                "and the exit status is 2.")
     c = sub.add_parser("compress", help="compress images (or, for a lossless model, .npz sets) with a trained model",
                        description="Compress images with a trained model. " + folders.format(suffix=".nc"))
-    c.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory holding model.pt")
+    c.add_argument("--model", required=True, metavar="RUN_DIR",
+                   help="run directory holding model.pt, or zoo:NAME for a model a plugin ships (nc zoo)")
     c.add_argument("inputs", nargs="+", metavar="IN",
                    help="an image or a folder of images (a folder's files ending in "
                         f"{', '.join(INPUT_SUFFIXES)}); for a lossless model also a .npz file whose "
@@ -120,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the output file (.png, .tif, .webp, .bmp, .ppm, .jpg (lossy), .npz), or folder")
     d.add_argument("--format", default="png", choices=("png", "tif", "tiff", "webp", "bmp", "ppm", "jpg", "jpeg", "npz"),
                    help="the format written into an output folder (default: png)")
-    d.add_argument("--model", metavar="RUN_DIR", help="run directory holding model.pt (default: search --models)")
+    d.add_argument("--model", metavar="RUN_DIR",
+                   help="run directory holding model.pt, or zoo:NAME (default: search --models, then the zoo)")
     d.add_argument("--models", default=os.environ.get("NC_MODELS", "runs"), metavar="DIR",
                    help="folder searched for the model matching each file (default: $NC_MODELS or runs)")
     _coding_options(d)
@@ -246,6 +251,30 @@ def cmd_snapshot(args) -> int:
     return EXIT_OK
 
 
+def cmd_zoo(args) -> int:
+    import json
+
+    from nc_core.models import MODEL_INFO, ZOO_INFO, zoo_models
+
+    rows = []
+    for name, folder in sorted(zoo_models().items()):
+        info = json.loads((folder / MODEL_INFO).read_text()) if (folder / MODEL_INFO).is_file() else {}
+        zoo = json.loads((folder / ZOO_INFO).read_text()) if (folder / ZOO_INFO).is_file() else {}
+        rows.append({"name": name, "codec": info.get("codec", "?"), "weights": info.get("weights", "?"),
+                     "folder": str(folder)} | zoo)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no zoo models: no installed plugin ships any (see docs/hooks.md, nc_register_model_folders)")
+    for row in rows:
+        kodak = row.get("results", {}).get("kodak", {})
+        rate = (f"Kodak {kodak['bpp']:.3f} bpp, {kodak['psnr']:.2f} dB"
+                if {"bpp", "psnr"} <= kodak.keys() else "no results recorded")
+        print(f"zoo:{row['name']:<28} {row['codec']:<12} {rate}  {row.get('summary', '')}".rstrip())
+    return EXIT_OK
+
+
 def cmd_validate(args) -> int:
     from nc_core.pipeline import load_pipeline
 
@@ -308,14 +337,14 @@ def cmd_compress(args) -> int:
     from nc_core import container, imaging
     from nc_core.contracts import LosslessCodec
     from nc_core.files import atomic_write, check_writable
-    from nc_core.models import load_model
+    from nc_core.models import load_model, model_dir
 
     pairs, create = plan_outputs(args.inputs, args.output, lambda f: f.suffix.lower() in INPUT_SUFFIXES, ".nc")
     if create is None:
         for _, target in pairs:
             check_writable(target)  # before the model is loaded
     _setup_torch(args)
-    codec = load_model(Path(args.model))
+    codec = load_model(model_dir(args.model))
     _make_folder(create)
 
     def compress(source: Path, target: Path) -> None:
@@ -356,7 +385,7 @@ def cmd_decompress(args) -> int:
     from nc_core import container, imaging
     from nc_core.contracts import LosslessCodec
     from nc_core.files import atomic_write, check_writable
-    from nc_core.models import find_model, load_model
+    from nc_core.models import find_model, load_model, model_dir
 
     pairs, create = plan_outputs(args.inputs, args.output, lambda f: f.suffix == ".nc", f".{args.format}")
     _setup_torch(args)
@@ -375,7 +404,7 @@ def cmd_decompress(args) -> int:
         check_writable(target)
         weights = contents.digest.hex()
         if weights not in found:
-            found[weights] = Path(args.model) if args.model else find_model(Path(args.models), weights)
+            found[weights] = model_dir(args.model) if args.model else find_model(Path(args.models), weights)
         run_dir = found[weights]
         if run_dir not in codecs:
             codecs[run_dir] = load_model(run_dir)
@@ -406,7 +435,7 @@ def cmd_decompress(args) -> int:
     return _each(pairs, decompress)
 
 
-COMMANDS = {"run": cmd_run, "snapshot": cmd_snapshot, "validate": cmd_validate, "plugins": cmd_plugins,
+COMMANDS = {"run": cmd_run, "snapshot": cmd_snapshot, "zoo": cmd_zoo, "validate": cmd_validate, "plugins": cmd_plugins,
             "compress": cmd_compress, "decompress": cmd_decompress}
 
 

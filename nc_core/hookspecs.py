@@ -113,3 +113,18 @@ def nc_register_losses() -> list[type[Loss]]:
 
     :return: a list of :class:`nc_core.contracts.Loss` subclasses.
     """
+
+
+@hookspec
+def nc_register_model_folders() -> list[str]:
+    """Register folders of trained models: a model zoo shipped inside a plugin's package.
+
+    Each sub-folder holding ``model.pt`` beside its ``model.json`` and ``pipeline.yaml`` (a
+    sweep point of a run, as ``nc run`` writes it) is a model. ``nc compress --model zoo:NAME``
+    and ``init: zoo:NAME`` name it by its folder name, ``nc decompress`` finds it by the
+    weights hash a file carries, and ``nc zoo`` lists it; an optional ``zoo.json`` beside it
+    says more (``summary``, ``command``, ``results``: see docs/hooks.md).
+
+    :return: a list of folder paths (``str`` or :class:`os.PathLike`); absolute, usually
+        ``Path(__file__).parent / "models"``.
+    """

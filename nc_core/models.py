@@ -17,12 +17,14 @@ import torch
 
 from nc_core.errors import UserError
 
-__all__ = ["MODEL", "MODEL_INFO", "PIPELINE_FILE", "build_codec", "find_model", "load_model", "load_state",
-           "load_weights"]
+__all__ = ["MODEL", "MODEL_INFO", "PIPELINE_FILE", "ZOO", "ZOO_INFO", "build_codec", "find_model", "load_model",
+           "load_state", "load_weights", "model_dir", "zoo_models"]
 
 PIPELINE_FILE = "pipeline.yaml"
 MODEL = "model.pt"
 MODEL_INFO = "model.json"
+ZOO = "zoo:"  # `--model zoo:NAME`, `init: zoo:NAME`: a model a plugin ships
+ZOO_INFO = "zoo.json"  # optional, beside a zoo model: summary, command, results
 
 
 def load_weights(path: str | Path) -> dict:
@@ -108,14 +110,46 @@ def load_model(run_dir: str | Path):
     return codec.eval()
 
 
+def zoo_models() -> dict[str, Path]:
+    """Every model the installed plugins ship (``nc_register_model_folders``), by name: each
+    sub-folder of a registered folder that holds ``model.pt``. A name two folders ship is an
+    error naming both."""
+    from nc_core.plugins import get_registry
+
+    found: dict[str, Path] = {}
+    for plugin in get_registry().plugins:
+        for folder in map(Path, plugin.model_folders):
+            for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+                if (sub / MODEL).is_file():
+                    if sub.name in found:
+                        raise UserError(f"zoo model {sub.name!r} is shipped twice: in {found[sub.name]} and {sub}")
+                    found[sub.name] = sub
+    return found
+
+
+def model_dir(spec: str | Path) -> Path:
+    """The folder a ``--model`` or ``init`` value names: ``zoo:NAME`` is a model a plugin
+    ships, anything else a path."""
+    text = str(spec)
+    if not text.startswith(ZOO):
+        return Path(spec)
+    name, zoo = text[len(ZOO):], zoo_models()
+    if name not in zoo:
+        have = ", ".join(sorted(zoo)) or "none: no installed plugin ships models"
+        raise UserError(f"{text}: no such zoo model (installed: {have})")
+    return zoo[name]
+
+
 def find_model(models: str | Path, weights: str) -> Path:
-    """The run directory under ``models`` whose ``model.json`` records these weights (the
-    16-hex-digit hash a container carries), searched in sorted path order."""
+    """The model whose ``model.json`` records these weights (the 16-hex-digit hash a container
+    carries): a run directory under ``models`` (searched in sorted path order), else a zoo
+    model (:func:`zoo_models`)."""
     models = Path(models)
-    for info in sorted(models.rglob(MODEL_INFO)) if models.is_dir() else []:
+    infos = sorted(models.rglob(MODEL_INFO)) if models.is_dir() else []
+    for info in [*infos, *(d / MODEL_INFO for d in zoo_models().values())]:
         try:
             if json.loads(info.read_text()).get("weights") == weights:
                 return info.parent
         except (OSError, ValueError):
             continue
-    raise UserError(f"no model with weights {weights} under {models} (pass --model RUN_DIR)")
+    raise UserError(f"no model with weights {weights} under {models} or in the zoo (pass --model RUN_DIR)")

@@ -52,6 +52,9 @@ HOOK_KINDS: dict[str, str] = {
     "nc_register_losses": "loss",
 }
 
+#: the one registration hook that returns folders (of trained models), not classes
+MODEL_FOLDERS_HOOK = "nc_register_model_folders"
+
 
 class PluginError(Exception):
     """A plugin problem that stops nc (strict mode, or conflicting component names)."""
@@ -74,6 +77,7 @@ class PluginInfo:
     version: str
     hooks: list[str] = attrs.Factory(list)
     components: dict[str, list[str]] = attrs.Factory(dict)  # kind -> names
+    model_folders: list[str] = attrs.Factory(list)  # nc_register_model_folders: trained models
     error: str | None = None  # set when broken
 
     @property
@@ -144,7 +148,12 @@ class Registry:
                 {impl_hook.name for impl_hook in pm.get_hookcallers(module) or []}
             )
             found: list[tuple[str, type[Component]]] = []
+            folders: list[str] = []
             for hook_name in info.hooks:
+                if hook_name == MODEL_FOLDERS_HOOK:
+                    folders += [str(Path(f).resolve()) for results in pm.hook.nc_register_model_folders()
+                                for f in results or []]
+                    continue
                 kind = HOOK_KINDS[hook_name]
                 for results in getattr(pm.hook, hook_name)():
                     for cls in results or []:
@@ -163,6 +172,7 @@ class Registry:
             return
         for kind, cls in found:
             self._add(kind, cls, info)
+        info.model_folders = folders
 
     @staticmethod
     def _check_class(kind: str, cls: object, hook: str) -> None:
@@ -267,7 +277,7 @@ class _Lazy:
         return cls
 
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: plugins carry model_folders
 
 
 def cache_folder() -> Path | None:

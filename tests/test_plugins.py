@@ -14,7 +14,15 @@ import pytest
 
 from nc_core import hookimpl, hookspecs
 from nc_core.contracts import Metric
-from nc_core.plugins import HOOK_KINDS, PluginError, PluginSource, Registry, UnknownComponent, get_registry
+from nc_core.plugins import (
+    HOOK_KINDS,
+    MODEL_FOLDERS_HOOK,
+    PluginError,
+    PluginSource,
+    Registry,
+    UnknownComponent,
+    get_registry,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,7 +112,7 @@ def test_unknown_component_suggests_the_closest_name():
 def test_every_hook_is_documented_and_maps_to_a_kind():
     docs = (REPO / "docs" / "hooks.md").read_text()
     specs = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("nc_")]
-    assert sorted(specs) == sorted(HOOK_KINDS)
+    assert sorted(specs) == sorted([*HOOK_KINDS, MODEL_FOLDERS_HOOK])
     for name in specs:
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
         assert doc.splitlines()[0].strip(), f"{name} has no one-line summary"

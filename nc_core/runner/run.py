@@ -420,7 +420,7 @@ class Runner:
         if not given:
             return None
         try:
-            return expand_path(given[0])
+            return models.model_dir(given[0]) if given[0].startswith(models.ZOO) else expand_path(given[0])
         except ValueError as exc:
             raise UserError(f"init: {exc}") from None
 
