@@ -67,8 +67,13 @@ def load_state(codec, path: str | Path, what: str | None = None, assign: bool = 
     """Load the state dict at ``path`` into ``codec``. A file made for another codec (other
     shapes, other keys) is a :class:`UserError` naming ``what`` (default: the path) and the
     first difference, e.g. ``runs/x/model.pt does not fit the pipeline's codec (size mismatch
-    for transform.g_a.0.weight: the file has [32, 3, 5, 5], the codec [64, 3, 5, 5])``."""
+    for transform.g_a.0.weight: the file has [32, 3, 5, 5], the codec [64, 3, 5, 5])``.
+    Floating-point tensors saved in another precision (a zoo's half-precision weights) are
+    cast to the codec's."""
     state = load_weights(path)
+    own = codec.state_dict()
+    state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() and own[k].is_floating_point() else v
+             for k, v in state.items()}
     try:
         codec.load_state_dict(state, assign=assign)
     except RuntimeError as exc:

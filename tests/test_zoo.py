@@ -110,3 +110,19 @@ def test_the_registry_index_keeps_the_model_folders(zoo):
     again = Registry.from_index(json.loads(json.dumps(registry.index())))
     assert [p.model_folders for p in again.plugins] == [p.model_folders for p in registry.plugins]
     assert [str(zoo.parent)] in [p.model_folders for p in again.plugins]
+
+
+def test_half_precision_weights_load_as_the_codec_s_precision(trained, tmp_path):
+    import torch
+
+    from nc_core.models import MODEL, load_model
+
+    half = tmp_path / "half"
+    shutil.copytree(trained, half)
+    state = torch.load(trained / MODEL, weights_only=True)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, half / MODEL)
+    codec = load_model(half)
+    assert all(p.dtype == torch.float32 for p in codec.parameters())
+    for name, tensor in codec.state_dict().items():
+        if tensor.is_floating_point():
+            assert torch.equal(tensor, state[name].half().float()), name
