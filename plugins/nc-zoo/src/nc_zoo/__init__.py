@@ -1,0 +1,1 @@
+"""nc-zoo: trained image codecs shipped as package data (see README.md)."""
