@@ -26,7 +26,7 @@ Functions (RUN is a folder under benchmarks/results/):
 - ``lossless RUN...``: the lossless codings of each run against its baselines;
 - ``cumulative RUN``: bits/dim after 1, 10 and 100 items, per coding;
 - ``lvalue RUN LABEL KEY``: one number of a lossless run (a coding's or a baseline's);
-- ``budget RUN``: the run's training time (``model*.json``).
+- ``budget RUN``: the run's training wall time (``model*.json``).
 
 BD-rates are nc's (``nc_core.results.bd_table``: pchip over the overlapping range).
 """
@@ -251,9 +251,10 @@ def lvalue(run: str, label: str, key: str) -> str:
 
 
 def budget(run: str) -> str:
-    """The training time of a run, all its rate points together, from its ``model*.json``."""
+    """The training wall time of a run, all its rate points together, from its ``model*.json``
+    (wall time, not CPU time: the machine may have been shared)."""
     seconds = sum(json.loads(f.read_text())["training"]["train_seconds"] for f in (RESULTS / run).glob("model*.json"))
-    return f"{seconds / 60:.0f} CPU-minutes"
+    return f"{seconds / 60:.0f} min of training (wall time)"
 
 
 FUNCTIONS = {f.__name__: f for f in (points, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
