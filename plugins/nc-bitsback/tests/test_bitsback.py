@@ -8,12 +8,12 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nc_bitsback.buckets import Buckets
-from nc_bitsback.codec import BitsBackCodec
-from nc_bitsback.schemes import SCHEMES
 
 from nc_ans import AnsCoder
 from nc_arith import RangeCoder
+from nc_bitsback.buckets import Buckets
+from nc_bitsback.codec import BitsBackCodec
+from nc_bitsback.schemes import SCHEMES
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
 from nc_core.exact import to_fixed

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from nc_hyperprior.testing import MODELS
 
 REPO = Path(__file__).resolve().parents[3]

@@ -8,12 +8,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nc_hyperprior.testing import MODELS, make_codec
 from torch import nn
 
 from nc_core.container import ContainerError
 from nc_core.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
 from nc_core.pipeline import build
+from nc_hyperprior.testing import MODELS, make_codec
 
 
 def _image(h, w, seed=0):
@@ -184,9 +184,8 @@ def test_refinement_needs_positive_steps():
 
 
 def test_a_factorized_prior_is_refused_with_a_pointer():
-    from nc_hyperprior.codec import HyperpriorCodec
-
     from nc_core.layers import DeepFactorized
+    from nc_hyperprior.codec import HyperpriorCodec
 
     with pytest.raises(ValueError, match="transform-coding"):
         HyperpriorCodec(build({"use": "factorized", "channels": 8, "latent": 8}, "transform"), DeepFactorized(),

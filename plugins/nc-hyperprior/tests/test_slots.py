@@ -5,12 +5,12 @@ located, naming the models that fit."""
 from __future__ import annotations
 
 import pytest
-from nc_hyperprior.models import HyperpriorModel
 
 from nc_core.cli import main
 from nc_core.contracts import EntropyModel, Prior
 from nc_core.layers import DeepFactorized
 from nc_core.plugins import get_registry
+from nc_hyperprior.models import HyperpriorModel
 
 BASE = """\
 name: slots
