@@ -14,6 +14,7 @@ folder those blocks are left as they are (``--check`` says so, and does not fail
 Functions (RUN is a folder under benchmarks/results/):
 
 - ``points RUN``: λ | bpp | PSNR | MS-SSIM, one row per rate point;
+- ``point RUN INDEX bpp|psnr|ms-ssim``: one number of one rate point (INDEX 0 = the first λ);
 - ``bd RUN ANCHOR...``: anchor | BD-rate (PSNR) | BD-rate (MS-SSIM) of RUN's curve, where an
   ANCHOR is ``baselines`` (every Pillow curve in RUN's baselines.json), ``baselines=RUN2``,
   ``nc=RUN2`` (another nc curve) or ``published`` (every published CompressAI model curve);
@@ -123,6 +124,13 @@ def points(run: str) -> str:
     for lmbda, bpp, psnr, msssim in zip(_lmbdas(run), c["bpp"], c["psnr-rgb"], c["ms-ssim-rgb"], strict=True):
         rows.append(f"| {lmbda} | {bpp:.4f} | {psnr:.2f} | {msssim:.4f} |")
     return "\n".join(rows)
+
+
+def point(run: str, index: str, key: str) -> str:
+    """One number of rate point ``index`` (0 = the first λ) of RUN's curve: ``bpp`` (4
+    decimals), ``psnr`` (dB, 2 decimals) or ``ms-ssim`` (4 decimals)."""
+    column, digits = {"bpp": ("bpp", 4), "psnr": ("psnr-rgb", 2), "ms-ssim": ("ms-ssim-rgb", 4)}[key]
+    return f"{_curve(run)[column][int(index)]:.{digits}f}"
 
 
 def bd(run: str, *anchors: str) -> str:
@@ -257,7 +265,7 @@ def budget(run: str) -> str:
     return f"{seconds / 60:.0f} min of training (wall time)"
 
 
-FUNCTIONS = {f.__name__: f for f in (points, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
+FUNCTIONS = {f.__name__: f for f in (points, point, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
                                      lvalue, budget)}
 
 

@@ -47,3 +47,10 @@ def test_tables_come_from_the_data(tmp_path, monkeypatch):
 def test_unknown_function_is_an_error():
     with pytest.raises(ValueError, match="unknown function"):
         report.render("nope kodak-factorized")
+
+
+def test_one_point_s_numbers_come_from_its_results():
+    raw = json.loads((report.RESULTS / "kodak-charm" / "results.json").read_text())["results"]
+    assert [report.point("kodak-charm", str(i), "bpp") for i in range(4)] == [f"{v:.4f}" for v in raw["bpp"]]
+    assert report.point("kodak-charm", "3", "psnr") == f"{raw['psnr-rgb'][3]:.2f}"
+    assert report.point("kodak-charm", "0", "ms-ssim") == f"{raw['ms-ssim-rgb'][0]:.4f}"
