@@ -251,10 +251,12 @@ def cumulative(run: str) -> str:
 
 def lvalue(run: str, label: str, key: str) -> str:
     """One number of a lossless run: ``key`` (``bits_per_dim``, ``model_bits_per_dim``,
-    ``initial_bits``) of the coding ``label``, or ``bits_per_dim`` of the baseline ``label``."""
+    ``initial_bits``, ``encoding_time``, ``decoding_time``) of the coding ``label``, or ``bits_per_dim`` of the baseline ``label``."""
     results, baselines = _lossless_doc(run)
     row = next((r for r in results if r["label"] == label), None) or baselines[label]
     value = row[key]
+    if key.endswith("_time"):  # seconds, whole
+        return f"{value:.0f} s"
     return str(value) if isinstance(value, int) else f"{value:.4f}"
 
 

@@ -54,3 +54,10 @@ def test_one_point_s_numbers_come_from_its_results():
     assert [report.point("kodak-charm", str(i), "bpp") for i in range(4)] == [f"{v:.4f}" for v in raw["bpp"]]
     assert report.point("kodak-charm", "3", "psnr") == f"{raw['psnr-rgb'][3]:.2f}"
     assert report.point("kodak-charm", "0", "ms-ssim") == f"{raw['ms-ssim-rgb'][0]:.4f}"
+
+
+def test_a_lossless_coding_time_comes_from_its_results():
+    raw = json.loads((report.RESULTS / "lossless-pixelcnn" / "results.json").read_text())["results"]
+    (row,) = [r for r in raw if r["label"] == "coder=range"]
+    assert report.lvalue("lossless-pixelcnn", "coder=range", "decoding_time") == f"{row['decoding_time']:.0f} s"
+    assert report.lvalue("lossless-pixelcnn", "coder=range", "bits_per_dim") == f"{row['bits_per_dim']:.4f}"
