@@ -13,13 +13,21 @@ word included) is timed against the minimal hand-written constriction code for t
 interleaved and the best time of each is kept. Prints Msymbols/s, the ratio nc/raw (target
 >= 0.8) and the coded sizes against the information content ``-sum log2 P(x)``.
 
-    python benchmarks/coders.py [--symbols N] [--repeats R]
+    python benchmarks/coders.py [--symbols N] [--repeats R] [--json PATH]
+
+``--json PATH`` writes every row with the machine, versions and the command, for
+``benchmarks/report.py``'s ``coders`` table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import sys
 import time
+from pathlib import Path
 
 import constriction
 import numpy as np
@@ -137,6 +145,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--symbols", type=int, default=1 << 20, help="symbols per case (2**20)")
     ap.add_argument("--repeats", type=int, default=7, help="interleaved repeats, best kept (7)")
+    ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
 
@@ -183,12 +192,15 @@ def main(argv=None):
         f"{'case':9s} {'coder':6s} {'dir':7s} {'nc Msym/s':>10s} {'raw Msym/s':>11s} {'nc/raw':>7s}"
     )
     worst = float("inf")
+    rows = []
     for cname, (x, *_) in cases.items():
         for kname in coders:
             for direction in ("encode", "decode"):
                 t_nc = best[cname, kname, direction, "nc"]
                 t_raw = best[cname, kname, direction, "raw"]
                 worst = min(worst, t_raw / t_nc)
+                rows.append({"case": cname, "coder": kname, "direction": direction, "symbols": int(x.size),
+                             "nc_seconds": t_nc, "raw_seconds": t_raw, "nc_over_raw_throughput": t_raw / t_nc})
                 print(
                     f"{cname:9s} {kname:6s} {direction:7s} {x.size / t_nc / 1e6:10.2f} "
                     f"{x.size / t_raw / 1e6:11.2f} {t_raw / t_nc:7.3f}"
@@ -205,6 +217,16 @@ def main(argv=None):
         )
     print()
     print(f"worst nc/raw throughput ratio: {worst:.3f} (target >= 0.8)")
+    if args.json:
+        import constriction as c
+
+        result = {"command": " ".join(["python", "benchmarks/coders.py", *sys.argv[1:]]),
+                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
+                  "python": platform.python_version(), "numpy": np.__version__,
+                  "constriction": getattr(c, "__version__", "?"), "repeats": args.repeats, "throughput": rows,
+                  "sizes": [{"case": cn, "coder": kn, "nc_bytes": nb, "raw_bytes": rb, "information_bits": info}
+                            for (cn, kn), (nb, rb, info) in sizes.items()]}
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

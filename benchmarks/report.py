@@ -27,7 +27,8 @@ Functions (RUN is a folder under benchmarks/results/):
 - ``lossless RUN...``: the lossless codings of each run against its baselines;
 - ``cumulative RUN``: bits/dim after 1, 10 and 100 items, per coding;
 - ``lvalue RUN LABEL KEY``: one number of a lossless run (a coding's or a baseline's);
-- ``budget RUN``: the run's training wall time (``model*.json``).
+- ``budget RUN``: the run's training wall time (``model*.json``);
+- ``coders FILE``: the throughput table of ``benchmarks/coders.py --json FILE``.
 
 BD-rates are nc's (``nc_core.results.bd_table``: pchip over the overlapping range).
 """
@@ -260,6 +261,17 @@ def lvalue(run: str, label: str, key: str) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4f}"
 
 
+def coders(file: str) -> str:
+    """The coders benchmark's throughput table, from its JSON (``benchmarks/coders.py --json``)."""
+    doc = json.loads((RESULTS / file).read_text())
+    rows = ["| case | coder | direction | nc Msymbols/s | constriction Msymbols/s | nc / constriction |",
+            "|---|---|---|---|---|---|"]
+    for r in doc["throughput"]:
+        rows.append(f"| {r['case']} | {r['coder']} | {r['direction']} | {r['symbols'] / r['nc_seconds'] / 1e6:.2f} | "
+                    f"{r['symbols'] / r['raw_seconds'] / 1e6:.2f} | {r['nc_over_raw_throughput']:.3f} |")
+    return "\n".join(rows)
+
+
 def budget(run: str) -> str:
     """The training wall time of a run, all its rate points together, from its ``model*.json``
     (wall time, not CPU time: the machine may have been shared)."""
@@ -268,7 +280,7 @@ def budget(run: str) -> str:
 
 
 FUNCTIONS = {f.__name__: f for f in (points, point, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
-                                     lvalue, budget)}
+                                     lvalue, budget, coders)}
 
 
 # ---------------------------------------------------------------------------- pages

@@ -61,3 +61,14 @@ def test_a_lossless_coding_time_comes_from_its_results():
     (row,) = [r for r in raw if r["label"] == "coder=range"]
     assert report.lvalue("lossless-pixelcnn", "coder=range", "decoding_time") == f"{row['decoding_time']:.0f} s"
     assert report.lvalue("lossless-pixelcnn", "coder=range", "bits_per_dim") == f"{row['bits_per_dim']:.4f}"
+
+
+def test_the_coders_table_comes_from_its_json():
+    doc = json.loads((report.RESULTS / "coders.json").read_text())
+    lines = report.coders("coders.json").splitlines()[2:]
+    assert len(lines) == len(doc["throughput"])
+    for line, row in zip(lines, doc["throughput"], strict=True):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[:3] == [row["case"], row["coder"], row["direction"]]
+        assert float(cells[3]) == pytest.approx(row["symbols"] / row["nc_seconds"] / 1e6, abs=0.006)
+        assert cells[5] == f"{row['nc_over_raw_throughput']:.3f}"
