@@ -28,6 +28,8 @@ Functions (RUN is a folder under benchmarks/results/):
 - ``cumulative RUN``: bits/dim after 1, 10 and 100 items, per coding;
 - ``lvalue RUN LABEL KEY``: one number of a lossless run (a coding's or a baseline's);
 - ``budget RUN``: the run's training wall time (``model*.json``);
+- ``spread ANCHOR RUN...``: seed-to-seed spread of one recipe: each RUN's seed, BD-rates
+  against ANCHOR and PSNR at each λ, then the range (max − min) of each column;
 - ``coders FILE``: the throughput table of ``benchmarks/coders.py --json FILE``.
 
 BD-rates are nc's (``nc_core.results.bd_table``: pchip over the overlapping range).
@@ -279,8 +281,31 @@ def budget(run: str) -> str:
     return f"{seconds / 60:.0f} min of training (wall time)"
 
 
+def spread(anchor: str, *runs: str) -> str:
+    """One recipe run with several seeds (RUNs with the same λ): what a re-run may differ by."""
+    lmbdas = _lmbdas(runs[0])
+    rows = ["| run | seed | BD-rate (PSNR) | BD-rate (MS-SSIM) | " + " | ".join(f"bpp / PSNR at λ {x}" for x in lmbdas)
+            + " |", "|---|---|---|---|" + "---|" * len(lmbdas)]
+    table = []
+    for run in runs:
+        if _lmbdas(run) != lmbdas:
+            raise ValueError(f"{run}: other λ than {runs[0]}")
+        seed = yaml.safe_load((RESULTS / run / "pipeline.yaml").read_text()).get("seed", 0)
+        (r,) = _bd_rows(run, [anchor])
+        c = _curve(run)
+        table.append([r["bd_rate_psnr"], r["bd_rate_ms_ssim"], *c["bpp"], *c["psnr-rgb"]])
+        cells = [f"{b:.4f} / {p:.2f}" for b, p in zip(c["bpp"], c["psnr-rgb"])]
+        rows.append(f"| {run} | {seed} | {_signed(r['bd_rate_psnr'])} | {_signed(r['bd_rate_ms_ssim'])} | "
+                    + " | ".join(cells) + " |")
+    ranges = [max(col) - min(col) for col in zip(*table)]
+    n = len(lmbdas)
+    cells = [f"{b:.4f} / {p:.2f} dB" for b, p in zip(ranges[2:2 + n], ranges[2 + n:])]
+    rows.append(f"| range (max − min) | | {ranges[0]:.1f} points | {ranges[1]:.1f} points | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 FUNCTIONS = {f.__name__: f for f in (points, point, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
-                                     lvalue, budget, coders)}
+                                     lvalue, budget, coders, spread)}
 
 
 # ---------------------------------------------------------------------------- pages

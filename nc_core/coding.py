@@ -306,7 +306,7 @@ def edge_split(symbols: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray]:
     x, c = x[at_edge], clipped[at_edge]
     # |x - c| can exceed the int64 range (x near -2**63, hi > 0): take it modulo 2**64, unsigned
     mags = np.where(x >= c, x - c, c - x).view(np.uint64)
-    return clipped, mags.reshape(-1)
+    return clipped, mags  # one-dimensional: boolean indexing flattens
 
 
 def edge_mask(clipped: np.ndarray, lo, hi) -> np.ndarray:
@@ -343,7 +343,7 @@ def overflow_digits(magnitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for _ in range(OVERFLOW_MAX_CHUNKS):
         live = rest > 0
         counts += live
-        pieces.append(np.where(live, rest & mask, np.uint64(0)).astype(np.int64))
+        pieces.append((rest & mask).astype(np.int64))  # 0 once a magnitude has no digits left
         rest = rest >> np.uint64(OVERFLOW_CHUNK_BITS)
     if len(m) == 0:
         return counts, np.zeros(0, dtype=np.int64)

@@ -95,7 +95,7 @@ def weights_hash(module: torch.nn.Module) -> bytes:
     for key, tensor in sorted(module.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.view(torch.uint8).numpy().tobytes())
     return digest.digest()[:WEIGHTS_HASH_BYTES]
 
 
@@ -116,7 +116,7 @@ def _zigzag(n: int) -> int:
 
 
 def _unzigzag(z: int) -> int:
-    return (z >> 1) if not z & 1 else -((z + 1) >> 1)
+    return (z >> 1) ^ -(z & 1)
 
 
 class _Reader:
@@ -124,7 +124,7 @@ class _Reader:
         self.data, self.pos = data, 0
 
     def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
+        if self.pos + n > len(self.data):  # n is a length read from the file, never negative
             raise ContainerError(f"truncated file (while reading {what})")
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nc_core.coders import bytes_to_words, decode_all, encode_all, words_to_bytes
+from nc_core.coders import bytes_to_words, decode_all, encode_all, is_stack, words_to_bytes
 from nc_core.coding import (
     Categorical,
     IndexedTables,
@@ -67,6 +67,7 @@ def test_words_bytes():
     assert b == b"\x01\x00\x00\x00\xef\xbe\xad\xde\x00\x00\x00\x00"
     np.testing.assert_array_equal(bytes_to_words(b), w)
     assert bytes_to_words(b"").dtype == np.uint32
+    assert words_to_bytes([1, 0xDEADBEEF]) == b"\x01\x00\x00\x00\xef\xbe\xad\xde"  # any integers: 32-bit LE
     with pytest.raises(ValueError):
         bytes_to_words(b"\x00" * 6)
 
@@ -93,8 +94,13 @@ def test_encode_all_order():
     encode_all(stack, [(None, "a"), (None, "b"), (None, "c")])
     encode_all(queue, [(None, "a"), (None, "b"), (None, "c")])
     assert stack.log == ["c", "b", "a"] and queue.log == ["a", "b", "c"]
-    with pytest.raises(ValueError, match="order"):
+    with pytest.raises(ValueError) as caught:
         encode_all(_Order("lifo"), [])
+    assert str(caught.value) == "coder 'fake' has invalid order 'lifo'"
+    nameless = object()
+    with pytest.raises(ValueError) as caught:
+        is_stack(nameless)  # no order at all: the same one line, naming the object
+    assert str(caught.value) == f"coder {nameless!r} has invalid order None"
 
 
 @settings(max_examples=200, deadline=None)
@@ -110,6 +116,18 @@ def test_edge_split_merge_full_int64_range(x, lo, k):
     counts, chunks = overflow_digits(mags)
     back = edge_merge(clipped, lo, hi, overflow_from_digits(counts, chunks))
     np.testing.assert_array_equal(back, x)
+    assert mags.dtype == np.uint64 and mags.shape == (len(counts),)
+
+
+def test_edge_split_and_merge_take_any_layout_and_integer_type():
+    x = np.array([[-7, 0], [3, 9]])
+    clipped, mags = edge_split(x, -2, 5)
+    assert clipped.tolist() == [[-2, 0], [3, 5]] and mags.tolist() == [5, 4] and mags.shape == (2,)
+    for given in ([[5], [4]], np.array([5, 4], dtype=np.int64), np.array([5, 4], dtype=np.uint8)):
+        assert edge_merge(clipped, -2, 5, given).tolist() == x.tolist()
+    wide = np.array([-(2**63), 2**63 - 1])  # magnitudes beyond int64 from python ints
+    clipped, mags = edge_split(wide, 0, 1)
+    assert edge_merge(clipped, 0, 1, [int(m) for m in mags]).tolist() == wide.tolist()
 
 
 def test_information_bits_upper_tail_is_finite():

@@ -163,3 +163,138 @@ def test_bad_image_sections_behind_a_valid_crc_are_rejected():
         container.parse(_recrc(body + b"!"))
     with pytest.raises(ContainerError, match="truncated"):  # a version-2 file without its section
         container.parse(_recrc(body[:mode_at]))
+
+
+# -- every rejection names what is wrong, exactly -----------------------------------------------
+
+DIGEST = bytes(range(8))
+
+
+def _body(version=b"\x01", name=b"\x05dummy", digest=DIGEST, header=b"\x00", streams=b"\x00", image=b""):
+    return container.MAGIC + version + name + digest + header + streams + image
+
+
+MANY = container._varint(container.MAX_FIELDS + 1)
+CORRUPT_FILES = [
+    (b"", "not an nc compressed file (bad magic bytes)"),
+    (b"NC\xc0", "not an nc compressed file (bad magic bytes)"),
+    (b"NC\xc0\xdf" + bytes(20), "not an nc compressed file (bad magic bytes)"),
+    (container.MAGIC + bytes(4), "truncated file"),
+    (_body()[:-1] + b"\x01" + _recrc(_body())[-4:], "corrupt or truncated file (CRC32 mismatch)"),
+    (_recrc(container.MAGIC + b"\x01"), "truncated file (while reading codec name)"),
+    (_recrc(_body(version=b"\x00")), "unsupported format version 0 (this nc reads 1 and 2)"),
+    (_recrc(_body(version=b"\x03")), "unsupported format version 3 (this nc reads 1 and 2)"),
+    (_recrc(_body(name=b"\x02\xff\xfe")), "corrupt file (codec name is not UTF-8)"),
+    (_recrc(_body(name=b"\x7fdummy")), "truncated file (while reading codec name)"),
+    (_recrc(_body(digest=b"", header=b"", streams=b"")), "truncated file (while reading weights hash)"),
+    (_recrc(_body(header=b"", streams=b"")), "truncated file (while reading header)"),
+    (_recrc(_body(header=b"\x02\x01", streams=b"")), "truncated file (while reading header)"),
+    (_recrc(_body(header=MANY)), "corrupt file (too many header fields)"),
+    (_recrc(_body(header=b"\x01" + b"\xff" * 10 + b"\x01")), "corrupt file (oversized header)"),
+    (_recrc(_body(streams=b"")), "truncated file (while reading stream count)"),
+    (_recrc(_body(streams=MANY)), "corrupt file (too many streams)"),
+    (_recrc(_body(streams=b"\x01")), "truncated file (while reading stream length)"),
+    (_recrc(_body(streams=b"\x01\x04abc")), "truncated file (while reading stream)"),
+    (_recrc(_body(streams=b"\x01\x80")), "truncated file (while reading stream length)"),
+    (_recrc(_body(version=b"\x02")), "truncated file (while reading image mode)"),
+    (_recrc(_body(version=b"\x02", image=b"\x04")), "corrupt file (image mode 4)"),
+    (_recrc(_body(version=b"\x02", image=b"\x03")), "truncated file (while reading alpha plane)"),
+    (_recrc(_body(version=b"\x02", image=b"\x02\x02a")), "truncated file (while reading alpha plane)"),
+    (_recrc(_body(version=b"\x02", image=b"\x01\x00")), "corrupt file (trailing bytes)"),
+    (_recrc(_body() + b"\x00"), "corrupt file (trailing bytes)"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), CORRUPT_FILES)
+def test_each_corrupt_file_gets_its_exact_message(data, message):
+    with pytest.raises(ContainerError) as caught:
+        container.parse(data)
+    assert str(caught.value) == message
+
+
+def test_the_limits_themselves_still_parse():
+    """Boundaries: MAX_FIELDS fields, a 10-byte varint, the shortest and longest image modes."""
+    limit = container._varint(container.MAX_FIELDS)
+    fields = _body(header=limit + b"\x02" * container.MAX_FIELDS)
+    assert container.parse(_recrc(fields)).payload.header == [1] * container.MAX_FIELDS
+    streams = _body(streams=limit + b"\x00" * container.MAX_FIELDS)
+    assert container.parse(_recrc(streams)).payload.streams == [b""] * container.MAX_FIELDS
+    wide = _body(header=b"\x01" + b"\xff" * 9 + b"\x01")  # shift reaches 63 and stops
+    assert container.parse(_recrc(wide)).payload.header == [-(2**63)]
+    for code, mode in enumerate(container.IMAGE_MODES):
+        image = bytes([code]) + (b"\x02ab" if mode.endswith("A") else b"")
+        contents = container.parse(_recrc(_body(version=b"\x02", image=image)))
+        assert contents.image == container.ImageSection(mode, b"ab" if mode.endswith("A") else b"")
+        assert (contents.name, contents.digest) == ("dummy", DIGEST)
+    assert container.parse(_recrc(container.MAGIC + b"\x01" + b"\x00" + DIGEST + b"\x00\x00")).name == ""
+    assert container.parse(_recrc(container.MAGIC + b"\x01" + b"\x00" + DIGEST + b"\x00\x00")).payload.streams == []
+    with pytest.raises(ContainerError) as caught:  # the magic alone: an nc file, cut short
+        container.parse(container.MAGIC)
+    assert str(caught.value) == "truncated file"
+
+
+def test_varints_and_zigzag_round_trip_at_their_edges():
+    for n in (0, 1, 127, 128, 16383, 16384, 2**63, 2**64 - 1):
+        coded = container._varint(n)
+        assert len(coded) == max(1, -(-n.bit_length() // 7))
+        assert container._Reader(coded).varint("x") == n
+    for v in (0, 1, -1, 2, -2, 2**62, -(2**62), -(2**63)):
+        assert container._unzigzag(container._zigzag(v)) == v
+    assert [container._zigzag(v) for v in (0, -1, 1, -2, 2)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError) as caught:
+        container._varint(-1)
+    assert str(caught.value) == "varint must be non-negative"
+
+
+def test_image_section_defaults_and_refusals():
+    assert container.ImageSection().mode == "RGB" and container.ImageSection() == container.PLAIN_RGB
+    with pytest.raises(ValueError) as caught:
+        container.ImageSection("CMYK")
+    assert str(caught.value) == "image mode must be one of RGB, L, RGBA, LA, not 'CMYK'"
+    with pytest.raises(ValueError) as caught:
+        container.ImageSection("L", b"alpha")
+    assert str(caught.value) == "a L image has no alpha plane"
+    assert Payload([b"a"], [1], ideal_bits=3.5).ideal_bits == 3.5
+
+
+def test_weights_hash_is_sha256_over_names_dtypes_shapes_and_bytes():
+    module = torch.nn.Module()
+    module.register_buffer("a", torch.tensor([1.0, 2.0]))
+    module.register_buffer("empty", torch.zeros(0, 3))
+    import hashlib
+
+    expected = hashlib.sha256(b"a|torch.float32|(2,)|" + torch.tensor([1.0, 2.0]).numpy().tobytes()
+                              + b"empty|torch.float32|(0, 3)|").digest()[:8]
+    assert container.weights_hash(module) == expected
+
+
+def test_codec_digest_is_cached_until_forgotten():
+    codec = Dummy(1.0)
+    first = container.codec_digest(codec)
+    with torch.no_grad():
+        codec.w += 1  # in place, behind the cache's back
+    assert container.codec_digest(codec) == first
+    container.forget_digest(codec)
+    assert container.codec_digest(codec) == container.weights_hash(codec) != first
+
+
+def test_unpack_and_decode_turns_a_rejected_stream_into_a_container_error():
+    codec = Dummy()
+    packed = container.pack(codec, Payload([b"abc"], [7]))
+    assert container.unpack_and_decode(codec, packed, lambda p: (p.streams, p.header)) == ([b"abc"], [7])
+
+    def reject(payload):
+        raise ValueError("bad stream")
+
+    with pytest.raises(ContainerError) as caught:
+        container.unpack_and_decode(codec, packed, reject)
+    assert str(caught.value) == "corrupt compressed stream (bad stream)"
+    original = ContainerError("from the codec")
+
+    def refuse(payload):
+        raise original
+
+    with pytest.raises(ContainerError) as caught:
+        container.unpack_and_decode(codec, packed, refuse)
+    assert caught.value is original
+    assert container.peek_weights(packed) == ("dummy", container.codec_digest(codec).hex())

@@ -226,8 +226,10 @@ def test_bin_masses_keep_both_tails(family):
         expected = [bin_mass(cdf, mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(0), mpmath.mpf(1))
                     for a, b in zip(row[:-1], row[1:])]
         np.testing.assert_allclose(masses, [float(e) for e in expected], rtol=1e-9)
-    # element by element: one row alone gives the same masses as in the batch
+    # element by element: one row alone gives the same masses as in the batch, and the edges
+    # run along the last axis whatever the number of axes (the PixelCNN's are (n, K, L + 1))
     np.testing.assert_array_equal(bin_masses(edges[1:], scalar_cdf)[0], got[1])
+    np.testing.assert_array_equal(bin_masses(np.stack([edges, edges[::-1]]), scalar_cdf)[0], got)
 
 
 def test_symbols_may_come_in_any_layout_of_the_right_size():
@@ -279,3 +281,51 @@ def test_malformed_distributions_are_refused():
     ]:
         with pytest.raises(ValueError, match=message):
             QuantizedGaussian(loc, scale, lo, hi)
+
+
+# -- escape digits -------------------------------------------------------------------------------
+
+def test_overflow_digits_are_16_bit_chunks_least_significant_first():
+    from nc_core.coding import overflow_digits
+
+    counts, chunks = overflow_digits(np.array([[0, 1], [65536, 2**64 - 1]], dtype=np.uint64))
+    assert counts.tolist() == [0, 1, 2, 4] and counts.dtype == np.int64  # any layout: C order
+    assert chunks.tolist() == [1, 0, 1, 65535, 65535, 65535, 65535]
+    empty_counts, empty_chunks = overflow_digits(np.zeros(0, dtype=np.uint64))
+    assert empty_counts.shape == empty_chunks.shape == (0,)
+    assert chunks.dtype == empty_chunks.dtype == empty_counts.dtype == np.int64
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=20))
+def test_overflow_digits_round_trip(magnitudes):
+    from nc_core.coding import overflow_digits, overflow_from_digits
+
+    m = np.array(magnitudes, dtype=np.uint64)
+    counts, chunks = overflow_digits(m)
+    assert np.all(chunks < 2**OVERFLOW_CHUNK_BITS) and np.all((counts == 0) == (m == 0))
+    back = overflow_from_digits(counts, chunks)
+    assert back.dtype == np.uint64 and back.tolist() == magnitudes
+
+
+def test_overflow_chunk_counts_out_of_range_are_corrupt_streams():
+    from nc_core.coding import overflow_from_digits
+
+    assert overflow_from_digits(np.array([[OVERFLOW_MAX_CHUNKS]]), np.ones(4)).tolist() == [2**48 + 2**32 + 2**16 + 1]
+    assert overflow_from_digits(np.array([0, 0]), np.zeros(0)).tolist() == [0, 0]
+    for bad in ([-1], [OVERFLOW_MAX_CHUNKS + 1], [0, OVERFLOW_MAX_CHUNKS + 1], [-1, 1]):
+        with pytest.raises(ValueError, match="^corrupt overflow chunk count$"):
+            overflow_from_digits(np.array(bad), np.zeros(8))
+
+
+def test_symbols_and_tables_of_any_integer_or_float_dtype():
+    """Symbols arrive as uint8 pixels or int64 latents, tables as integer counts: all are
+    converted (int64 symbols, float64 probabilities) before any arithmetic."""
+    counts = np.array([[1, 3, 4], [2, 2, 4]])
+    tables = IndexedTables(counts, [-1, -1], [3, 3], [0, 1])
+    assert tables.pmfs.dtype == np.float64 and tables.offsets.dtype == np.int64
+    pixels = np.array([0, 1], dtype=np.uint8)
+    expected = -math.log2(3 / 8) - math.log2(4 / 8)  # table 0 at 0, table 1 at 1
+    closed = closed_categorical(counts, -1, (2,))
+    assert information_bits(pixels, closed) == pytest.approx(expected, rel=1e-12)
+    assert information_bits(pixels.astype(np.int64), closed) == information_bits(pixels, closed)
