@@ -123,8 +123,8 @@ def test_edge_split_and_merge_take_any_layout_and_integer_type():
     x = np.array([[-7, 0], [3, 9]])
     clipped, mags = edge_split(x, -2, 5)
     assert clipped.tolist() == [[-2, 0], [3, 5]] and mags.tolist() == [5, 4] and mags.shape == (2,)
-    for given in ([[5], [4]], np.array([5, 4], dtype=np.int64), np.array([5, 4], dtype=np.uint8)):
-        assert edge_merge(clipped, -2, 5, given).tolist() == x.tolist()
+    for magnitudes in ([[5], [4]], np.array([5, 4], dtype=np.int64), np.array([5, 4], dtype=np.uint8)):
+        assert edge_merge(clipped, -2, 5, magnitudes).tolist() == x.tolist()
     wide = np.array([-(2**63), 2**63 - 1])  # magnitudes beyond int64 from python ints
     clipped, mags = edge_split(wide, 0, 1)
     assert edge_merge(clipped, 0, 1, [int(m) for m in mags]).tolist() == wide.tolist()
