@@ -151,6 +151,11 @@ class Prior(ProbabilityModel):
     def coding_distribution(self, shape: Sequence[int], **cond: Any) -> CodingDistribution:
         raise NotImplementedError
 
+    def centres(self) -> torch.Tensor | None:
+        """Per-channel values (broadcastable to the latents) that the quantizer rounds around:
+        symbols are ``round(y - centre)``; ``None`` (the default) rounds around zero."""
+        return None
+
 
 class EntropyModel(ProbabilityModel):
     """A hyperprior entropy model: it models latents ``y`` under side information ``z`` that

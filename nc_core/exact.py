@@ -12,7 +12,8 @@ arithmetic*:
 * each layer's weights are integers ``round(W * 2**e)`` with ``e`` chosen per layer so that
   ``|Wq| <= 2**WEIGHT_BITS``, biases ``round(b * 2**(ACT_BITS + e))``;
 * a convolution or linear layer accumulates integer products, then ``floor(acc / 2**e)`` brings the result
-  back to ``ACT_BITS`` fraction bits; ReLU and clamps are exact on integers.
+  back to ``ACT_BITS`` fraction bits; ReLU and clamps are exact on integers, and a leaky ReLU
+  multiplies negative values by its slope rounded to ``SLOPE_BITS`` bits, then floors.
 
 The integers are held in float64 tensors and convolved with torch's float64 kernels. A sum of
 integers whose partial sums stay below ``2**53`` is exact in any order, so the result is the
@@ -35,6 +36,7 @@ ACT_BITS = 12  # fraction bits of activations (resolution 1/4096)
 ACT_LIMIT = 1 << 12  # activations are clamped to +-4096 in value
 WEIGHT_BITS = 14  # |quantized weight| <= 2**14
 EXACT_LIMIT = 2.0**53  # float64 integers are exact below this
+SLOPE_BITS = 16  # a leaky ReLU's slope as an integer over 2**16 (|X| * 2**16 stays far below 2**53)
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -69,10 +71,10 @@ class HalfTanh(nn.Module):
 
 @attrs.frozen
 class _Layer:
-    op: str  # "conv", "deconv", "linear", "relu", "halftanh"
+    op: str  # "conv", "deconv", "linear", "relu", "leaky", "halftanh"
     weight: torch.Tensor | None = None
     bias: torch.Tensor | None = None
-    shift: float = 1.0  # 2**e
+    shift: float = 1.0  # 2**e (for "leaky": the slope times 2**SLOPE_BITS, an integer)
     stride: int = 1
     padding: int = 0
     output_padding: int = 0
@@ -112,8 +114,8 @@ def _quantize_conv(module: nn.Module, transposed: bool) -> _Layer:
 
 
 def quantize_layers(net: nn.Sequential) -> list[_Layer]:
-    """The fixed-point program of a ``Sequential`` of convolutions, linear layers, ReLUs and
-    HalfTanh."""
+    """The fixed-point program of a ``Sequential`` of convolutions, linear layers, ReLUs, leaky
+    ReLUs and HalfTanh."""
     layers = []
     for m in net:
         if isinstance(m, nn.Linear):
@@ -126,6 +128,8 @@ def quantize_layers(net: nn.Sequential) -> list[_Layer]:
             layers.append(_quantize_conv(m, transposed=False))
         elif isinstance(m, nn.ReLU):
             layers.append(_Layer("relu"))
+        elif isinstance(m, nn.LeakyReLU):
+            layers.append(_Layer("leaky", shift=float(round(m.negative_slope * (1 << SLOPE_BITS)))))
         elif isinstance(m, HalfTanh):
             layers.append(_Layer("halftanh"))
         else:
@@ -172,6 +176,8 @@ def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
     for layer in layers:
         if layer.op == "relu":
             x = x.clamp_(0, limit) if fresh else x.clamp(0, limit)
+        elif layer.op == "leaky":  # negative values times the integer slope, floored to the grid
+            x = torch.where(x < 0, torch.floor(x * (layer.shift / (1 << SLOPE_BITS))), x)
         elif layer.op == "halftanh":  # 0.5 * clamp(x, -1, 1), floored to the grid
             x = (x.clamp_(-one, one) if fresh else x.clamp(-one, one)).div_(2).floor_()
         else:

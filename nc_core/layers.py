@@ -93,18 +93,25 @@ class ResizingBuffers(nn.Module):
 
 
 class DeepFactorized(Prior, ResizingBuffers):
-    """Per-channel learned CDF. ``channels`` is set by the codec (``bind``)."""
+    """Per-channel learned CDF. ``channels`` is set by the codec (``bind``).
+
+    ``centred``: latents are rounded around a per-channel centre (the ``medians`` buffer, as
+    CompressAI's entropy bottleneck rounds around its medians) instead of around zero; the
+    coding tables then hold the bins ``[s + m - 1/2, s + m + 1/2]`` of symbol ``s``. Imported
+    CompressAI models use it; nc's own training leaves it off (the medians are not learned)."""
 
     name = "deep-factorized"
     table_buffers = ("pmfs", "offsets", "lengths")
 
-    def __init__(self, filters: tuple[int, ...] = (3, 3, 3), init_scale: float = 10.0, tail_mass: float = 1e-6):
+    def __init__(self, filters: tuple[int, ...] = (3, 3, 3), init_scale: float = 10.0, tail_mass: float = 1e-6,
+                 centred: bool = False):
         super().__init__()
         if not 0 < tail_mass < 0.1:
             raise ValueError("tail_mass must be in (0, 0.1)")
         self.filters = tuple(int(f) for f in filters)
         self.init_scale = float(init_scale)
         self.tail_mass = float(tail_mass)
+        self.centred = bool(centred)
         self.channels = 0
         self.register_buffer("pmfs", torch.zeros(0, 0, dtype=torch.float64))
         self.register_buffer("offsets", torch.zeros(0, dtype=torch.int64))
@@ -122,7 +129,13 @@ class DeepFactorized(Prior, ResizingBuffers):
             self.biases.append(nn.Parameter(torch.empty(c, dims[i + 1], 1).uniform_(-0.5, 0.5)))
             if i < len(dims) - 2:
                 self.factors.append(nn.Parameter(torch.zeros(c, dims[i + 1], 1)))
+        if self.centred:
+            self.register_buffer("medians", torch.zeros(c))
         return self
+
+    def centres(self) -> torch.Tensor | None:
+        """The per-channel centres (``1 x C x 1 x 1``) to round around, or ``None`` (zero)."""
+        return self.medians.view(1, -1, 1, 1) if self.centred else None
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logit of the CDF; ``x`` is ``(C, 1, n)``."""
@@ -150,8 +163,11 @@ class DeepFactorized(Prior, ResizingBuffers):
     @torch.no_grad()
     def update(self) -> None:
         grid = torch.arange(-GRID_RADIUS, GRID_RADIUS + 1, dtype=torch.float64)
-        logits = self._logits((grid + 0.5).expand(self.channels, 1, -1))[:, 0, :]
-        cdf = torch.sigmoid(logits).numpy()  # cdf[c, k] = P(y <= grid[k] + 1/2)
+        upper_edges = (grid + 0.5).expand(self.channels, 1, -1)
+        if self.centred:
+            upper_edges = upper_edges + self.medians.double().view(-1, 1, 1)
+        logits = self._logits(upper_edges)[:, 0, :]
+        cdf = torch.sigmoid(logits).numpy()  # cdf[c, k] = P(y <= grid[k] + 1/2 (+ median))
         ccdf = torch.sigmoid(-logits).numpy()  # 1 - cdf, accurate in the upper tail
         logits = logits.numpy()
         half = self.tail_mass / 2

@@ -16,10 +16,12 @@ def _net_cases():
         "conv": (ExactNet(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.ConvTranspose2d(8, 4, 5, 2, 2, 1)), (6, 3, 9, 7)),
         "masked": (ExactNet(MaskedConv2d(2, 4, 5, padding=2), nn.ReLU(), MaskedConv2d(4, 4, 3, padding=1, mask_type="B")),
                    (6, 2, 8, 8)),
+        "leaky": (ExactNet(nn.Conv2d(3, 8, 3, padding=1), nn.LeakyReLU(), nn.ConvTranspose2d(8, 4, 5, 2, 2, 1),
+                           nn.LeakyReLU(0.2), nn.Conv2d(4, 4, 3, padding=1)), (6, 3, 9, 7)),
     }
 
 
-@pytest.mark.parametrize("case", ["linear", "conv", "masked"])
+@pytest.mark.parametrize("case", ["linear", "conv", "masked", "leaky"])
 def test_exact_is_batch_and_thread_invariant_and_close_to_float(case):
     net, shape = _net_cases()[case]
     x = to_fixed(torch.rand(shape) * 4 - 2)
@@ -62,3 +64,9 @@ def test_masks_see_only_the_past():
 def test_unsupported_layer_is_a_clear_error():
     with pytest.raises(TypeError, match="Sigmoid"):
         ExactNet(nn.Linear(2, 2), nn.Sigmoid()).exact(torch.zeros(1, 2))
+
+
+def test_leaky_relu_is_exact_on_the_grid():
+    net = ExactNet(nn.LeakyReLU(0.25))
+    x = torch.tensor([[-8.0, -3.0, -1.0, 0.0, 5.0]])  # fixed-point integers
+    assert net.exact(x).tolist() == [[-2.0, -1.0, -1.0, 0.0, 5.0]]  # floor(x / 4) below zero

@@ -33,10 +33,19 @@ class TransformCoding(LearnedCodec):
         self.seed = int(seed)  # dither seed written to every file (only dithered quantizers use it)
 
     # -- training ---------------------------------------------------------------------------
+    def _centres(self) -> torch.Tensor | None:
+        # a prior written against the pre-1.0 ProbabilityModel has no centres: zero
+        return self.prior.centres() if hasattr(self.prior, "centres") else None
+
     def forward(self, x: torch.Tensor) -> dict:
         y = self.transform.analysis(x)
-        likelihoods = self.prior(self.quantizer.for_rate(y))
-        x_hat = self.transform.synthesis(self.quantizer.for_distortion(y))
+        c = self._centres()
+        if c is None:
+            likelihoods = self.prior(self.quantizer.for_rate(y))
+            x_hat = self.transform.synthesis(self.quantizer.for_distortion(y))
+        else:  # round around the prior's centres, as coding does
+            likelihoods = self.prior(self.quantizer.for_rate(y - c) + c)
+            x_hat = self.transform.synthesis(self.quantizer.for_distortion(y - c) + c)
         return {"x_hat": x_hat, "likelihoods": {"y": likelihoods}}
 
     def update(self) -> None:
@@ -45,7 +54,7 @@ class TransformCoding(LearnedCodec):
     # -- coding -----------------------------------------------------------------------------
     def _analyse(self, image: np.ndarray) -> torch.Tensor:
         x = imaging.pad_to(imaging.to_tensor(image), self.transform.stride)
-        return self.quantizer.quantize(self.transform.analysis(x), seed=self.seed)
+        return self.quantizer.quantize(self.transform.analysis(x), offset=self._centres(), seed=self.seed)
 
     def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
         """The decoder's synthesis, independent of the thread count (see :func:`nc_core.imaging.fixed_threads`)."""
@@ -53,7 +62,7 @@ class TransformCoding(LearnedCodec):
             return self.transform.synthesis(y_hat)
 
     def _synthesize(self, symbols: torch.Tensor, height: int, width: int, seed: int) -> np.ndarray:
-        y_hat = self.quantizer.dequantize(symbols, seed=seed)
+        y_hat = self.quantizer.dequantize(symbols, offset=self._centres(), seed=seed)
         return imaging.to_image(self.synthesize(y_hat)[..., :height, :width])
 
     @torch.no_grad()

@@ -49,21 +49,23 @@ class HyperpriorModel(EntropyModel):
     """Base of the hyperprior entropy models (``use:`` one of the subclasses).
 
     ``hyper_channels`` is the width N of the hyper transforms and of ``z``; the latent width M
-    comes from the transform (``bind``). Subclasses define ``_build``, ``_train_y``,
-    ``_encode_y`` and ``_decode_y``.
+    comes from the transform (``bind``). ``centred_z`` rounds ``z`` around its prior's
+    per-channel medians (CompressAI's convention, for imported models). Subclasses define
+    ``_build``, ``_train_y``, ``_encode_y`` and ``_decode_y``.
     """
 
-    def __init__(self, hyper_channels: int = 64):
+    def __init__(self, hyper_channels: int = 64, centred_z: bool = False):
         super().__init__()
         if hyper_channels < 1:
             raise ValueError("hyper_channels must be positive")
         self.hyper_channels = int(hyper_channels)
+        self.centred_z = bool(centred_z)
         self.channels = 0
         self.tables = GaussianTables()
 
     def bind(self, channels: int) -> "HyperpriorModel":
         self.channels = int(channels)
-        self.z_prior = DeepFactorized().bind(self.hyper_channels)
+        self.z_prior = DeepFactorized(centred=self.centred_z).bind(self.hyper_channels)
         self._build(self.channels, self.hyper_channels)
         return self
 
@@ -89,8 +91,11 @@ class HyperpriorModel(EntropyModel):
         """``(latent for the synthesis, {"y": likelihoods, "z": likelihoods})``; ``z``
         overrides the hyper-analysis (latent refinement optimises it directly)."""
         z = self.hyper_analysis(y) if z is None else z
-        z_likelihoods = self.z_prior(quantizer.for_rate(z))
-        z_hat = quantizer.for_distortion(z)
+        c = self.z_prior.centres()
+        if c is None:
+            z_likelihoods, z_hat = self.z_prior(quantizer.for_rate(z)), quantizer.for_distortion(z)
+        else:
+            z_likelihoods, z_hat = self.z_prior(quantizer.for_rate(z - c) + c), quantizer.for_distortion(z - c) + c
         y_syn, y_likelihoods = self._train_y(y, z_hat, quantizer)
         return y_syn, {"y": y_likelihoods, "z": z_likelihoods}
 
@@ -104,9 +109,10 @@ class HyperpriorModel(EntropyModel):
         """Quantize and model a batch of latents: ``(y_hat, groups)`` where ``groups[i]`` is
         image ``i``'s list of ``(symbols, distribution)`` in decode order."""
         z = self.hyper_analysis(y) if z is None else z
-        z_symbols = torch.round(z).to(torch.int64)
+        c = self.z_prior.centres()
+        z_symbols = torch.round(z if c is None else z - c).to(torch.int64)
         z_dist = self.z_prior.coding_distribution(tuple(z_symbols[:1].shape))
-        y_hat, y_groups = self._encode_y(y.double(), to_fixed(z_symbols), quantizer, seed)
+        y_hat, y_groups = self._encode_y(y.double(), self._z_fixed(z_symbols), quantizer, seed)
         groups = [[(z_symbols[i:i + 1].numpy(), z_dist), *y_groups[i]] for i in range(y.shape[0])]
         return y_hat, groups
 
@@ -116,7 +122,12 @@ class HyperpriorModel(EntropyModel):
         _, m, h, w = shape
         zh, zw = -(-h // 4), -(-w // 4)
         z_symbols = decoder.decode(self.z_prior.coding_distribution((1, self.hyper_channels, zh, zw)))
-        return self._decode_y(decoder, to_fixed(torch.from_numpy(z_symbols)), (h, w), quantizer, seed)
+        return self._decode_y(decoder, self._z_fixed(torch.from_numpy(z_symbols)), (h, w), quantizer, seed)
+
+    def _z_fixed(self, z_symbols: torch.Tensor) -> torch.Tensor:
+        """``z_hat`` on the fixed-point grid: the symbols, plus the medians when centred."""
+        c = self.z_prior.centres()
+        return to_fixed(z_symbols if c is None else z_symbols.double() + c.double())
 
     def _encode_y(self, y, z_fixed, quantizer, seed):
         raise NotImplementedError
@@ -174,13 +185,29 @@ class ScaleHyperprior(HyperpriorModel):
 
 
 class MeanScaleHyperprior(HyperpriorModel):
-    """Minnen et al. 2018 without the context model: means and scales from ``z``."""
+    """Minnen et al. 2018 without the context model: means and scales from ``z``.
+
+    ``layout``: ``nc`` (ReLU; hyper-synthesis widths N, N, 3N/2, 2M) or ``mbt2018``
+    (CompressAI's ``mbt2018-mean``: leaky ReLU; widths N, M, 3M/2, 2M)."""
 
     name = "mean-scale-hyperprior"
+    LAYOUTS = ("nc", "mbt2018")
+
+    def __init__(self, hyper_channels: int = 64, layout: str = "nc", centred_z: bool = False):
+        super().__init__(hyper_channels, centred_z)
+        if layout not in self.LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(self.LAYOUTS)}, not {layout!r}")
+        self.layout = layout
 
     def _build(self, m, n):
-        self.h_a = self._hyper_analysis(m, n)
-        self.h_s = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n * 3 // 2), nn.ReLU(), _conv(n * 3 // 2, 2 * m, 3, 1))
+        if self.layout == "nc":
+            self.h_a = self._hyper_analysis(m, n)
+            self.h_s = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n * 3 // 2), nn.ReLU(),
+                                _conv(n * 3 // 2, 2 * m, 3, 1))
+        else:
+            self.h_a = nn.Sequential(_conv(m, n, 3, 1), nn.LeakyReLU(), _conv(n, n), nn.LeakyReLU(), _conv(n, n))
+            self.h_s = ExactNet(_deconv(n, m), nn.LeakyReLU(), _deconv(m, m * 3 // 2), nn.LeakyReLU(),
+                                _conv(m * 3 // 2, 2 * m, 3, 1))
 
     def _train_y(self, y, z_hat, quantizer):
         scales, means = _crop(self.h_s(z_hat), *y.shape[-2:]).chunk(2, dim=1)
@@ -270,8 +297,8 @@ class ChannelAutoregressive(HyperpriorModel):
 
     name = "channel-autoregressive"
 
-    def __init__(self, hyper_channels: int = 64, slices: int = 4):
-        super().__init__(hyper_channels)
+    def __init__(self, hyper_channels: int = 64, slices: int = 4, centred_z: bool = False):
+        super().__init__(hyper_channels, centred_z)
         if slices < 1:
             raise ValueError("slices must be positive")
         self.slices = int(slices)
