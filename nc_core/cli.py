@@ -89,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
     s.add_argument("-o", "--output", required=True, metavar="DEST", help="the folder the copy goes into")
 
+    i = sub.add_parser("import", help="convert another framework's trained checkpoint into an nc run directory",
+                       description="Convert CHECKPOINT (a state dict saved by another framework) into the new "
+                                   "run directory RUN_DIR: nc's codec of the same architecture, with nc's own "
+                                   "exact coding tables. `nc compress --model RUN_DIR` then uses it, and "
+                                   "`init: RUN_DIR` fine-tunes it. Importers come from plugins (nc plugins).")
+    i.add_argument("importer", metavar="FORMAT", help="the importer, e.g. compressai")
+    i.add_argument("checkpoint", metavar="CHECKPOINT", help="the checkpoint file")
+    i.add_argument("--arch", required=True, help="the checkpoint's architecture, e.g. mbt2018-mean")
+    i.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="the run directory to create")
+
     v = sub.add_parser("validate", help="validate a pipeline without running it")
     v.add_argument("pipeline", help="the pipeline YAML file")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -248,6 +258,14 @@ def cmd_snapshot(args) -> int:
     size = sum(p.stat().st_size for p in written)
     print(f"{run_dir} -> {Path(args.output) / run_dir.parent.name / run_dir.name}: "
           f"{len(written)} files, {size / 2**20:.1f} MiB")
+    return EXIT_OK
+
+
+def cmd_import(args) -> int:
+    from nc_core.importing import import_checkpoint
+
+    info = import_checkpoint(args.importer, args.checkpoint, args.arch, args.output)
+    print(f"{args.checkpoint} -> {args.output}: {args.arch} as nc {info['codec']}, weights {info['weights']}")
     return EXIT_OK
 
 
@@ -435,7 +453,7 @@ def cmd_decompress(args) -> int:
     return _each(pairs, decompress)
 
 
-COMMANDS = {"run": cmd_run, "snapshot": cmd_snapshot, "zoo": cmd_zoo, "validate": cmd_validate, "plugins": cmd_plugins,
+COMMANDS = {"run": cmd_run, "snapshot": cmd_snapshot, "import": cmd_import, "zoo": cmd_zoo, "validate": cmd_validate, "plugins": cmd_plugins,
             "compress": cmd_compress, "decompress": cmd_decompress}
 
 

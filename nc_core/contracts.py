@@ -38,6 +38,7 @@ __all__ = [
     "LosslessCodec",
     "Baseline",
     "Loss",
+    "Importer",
     "KINDS",
     "Payload",
 ]
@@ -409,8 +410,26 @@ class Loss(Component):
         raise NotImplementedError
 
 
+class Importer(Component):
+    """Converts another framework's trained checkpoint into an nc model (``nc import NAME``).
+
+    ``architectures`` lists what ``--arch`` accepts. ``convert(state, arch)`` takes the
+    checkpoint's state dict (tensors by name) and returns ``(codec, weights)``: the ``codec:``
+    section of a pipeline and the state dict of the codec it builds. Coding tables (buffers
+    that ``update()`` builds) may be left out; every other key must be there. Raise
+    ``ValueError`` with one line naming the key when the checkpoint does not fit ``arch``.
+    """
+
+    kind = "importer"
+    contract = "checkpoint importer"
+    architectures: ClassVar[tuple[str, ...]] = ()
+
+    def convert(self, state: dict[str, torch.Tensor], arch: str) -> tuple[dict, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+
 #: kind name -> base class
 KINDS: dict[str, type[Component]] = {
     cls.kind: cls
-    for cls in (Coder, ProbabilityModel, Transform, Quantizer, Metric, Dataset, Codec, Baseline, Loss)
+    for cls in (Coder, ProbabilityModel, Transform, Quantizer, Metric, Dataset, Codec, Baseline, Loss, Importer)
 }

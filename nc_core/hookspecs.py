@@ -21,6 +21,7 @@ from nc_core.contracts import (
     Codec,
     Coder,
     Dataset,
+    Importer,
     Loss,
     Metric,
     ProbabilityModel,
@@ -112,6 +113,15 @@ def nc_register_losses() -> list[type[Loss]]:
     """Register training objectives (e.g. the rate-distortion Lagrangian).
 
     :return: a list of :class:`nc_core.contracts.Loss` subclasses.
+    """
+
+
+@hookspec
+def nc_register_importers() -> list[type[Importer]]:
+    """Register checkpoint importers: ``nc import NAME CHECKPOINT --arch ARCH -o RUN_DIR``
+    turns another framework's trained weights into an nc run directory.
+
+    :return: a list of :class:`~nc_core.contracts.Importer` subclasses.
     """
 
 

@@ -50,6 +50,7 @@ HOOK_KINDS: dict[str, str] = {
     "nc_register_codecs": "codec",
     "nc_register_baselines": "baseline",
     "nc_register_losses": "loss",
+    "nc_register_importers": "importer",
 }
 
 #: the one registration hook that returns folders (of trained models), not classes
@@ -277,7 +278,7 @@ class _Lazy:
         return cls
 
 
-INDEX_FORMAT = 2  # 2: plugins carry model_folders
+INDEX_FORMAT = 3  # 2: plugins carry model_folders; 3: importers
 
 
 def cache_folder() -> Path | None:

@@ -50,22 +50,24 @@ class HyperpriorModel(EntropyModel):
 
     ``hyper_channels`` is the width N of the hyper transforms and of ``z``; the latent width M
     comes from the transform (``bind``). ``centred_z`` rounds ``z`` around its prior's
-    per-channel medians (CompressAI's convention, for imported models). Subclasses define
+    per-channel medians and ``z_filters`` sizes that prior's density network (CompressAI's
+    conventions, for imported models: ``true`` and ``[3, 3, 3, 3]``). Subclasses define
     ``_build``, ``_train_y``, ``_encode_y`` and ``_decode_y``.
     """
 
-    def __init__(self, hyper_channels: int = 64, centred_z: bool = False):
+    def __init__(self, hyper_channels: int = 64, centred_z: bool = False, z_filters: tuple[int, ...] = (3, 3, 3)):
         super().__init__()
         if hyper_channels < 1:
             raise ValueError("hyper_channels must be positive")
         self.hyper_channels = int(hyper_channels)
         self.centred_z = bool(centred_z)
+        self.z_filters = tuple(int(f) for f in z_filters)
         self.channels = 0
         self.tables = GaussianTables()
 
     def bind(self, channels: int) -> "HyperpriorModel":
         self.channels = int(channels)
-        self.z_prior = DeepFactorized(centred=self.centred_z).bind(self.hyper_channels)
+        self.z_prior = DeepFactorized(self.z_filters, centred=self.centred_z).bind(self.hyper_channels)
         self._build(self.channels, self.hyper_channels)
         return self
 
@@ -193,8 +195,9 @@ class MeanScaleHyperprior(HyperpriorModel):
     name = "mean-scale-hyperprior"
     LAYOUTS = ("nc", "mbt2018")
 
-    def __init__(self, hyper_channels: int = 64, layout: str = "nc", centred_z: bool = False):
-        super().__init__(hyper_channels, centred_z)
+    def __init__(self, hyper_channels: int = 64, layout: str = "nc", centred_z: bool = False,
+                 z_filters: tuple[int, ...] = (3, 3, 3)):
+        super().__init__(hyper_channels, centred_z, z_filters)
         if layout not in self.LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(self.LAYOUTS)}, not {layout!r}")
         self.layout = layout
@@ -297,8 +300,9 @@ class ChannelAutoregressive(HyperpriorModel):
 
     name = "channel-autoregressive"
 
-    def __init__(self, hyper_channels: int = 64, slices: int = 4, centred_z: bool = False):
-        super().__init__(hyper_channels, centred_z)
+    def __init__(self, hyper_channels: int = 64, slices: int = 4, centred_z: bool = False,
+                 z_filters: tuple[int, ...] = (3, 3, 3)):
+        super().__init__(hyper_channels, centred_z, z_filters)
         if slices < 1:
             raise ValueError("slices must be positive")
         self.slices = int(slices)

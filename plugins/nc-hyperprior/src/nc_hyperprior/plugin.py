@@ -15,3 +15,10 @@ def nc_register_codecs():
     from nc_hyperprior.codec import CODECS
 
     return CODECS
+
+
+@hookimpl
+def nc_register_importers():
+    from nc_hyperprior.importers import IMPORTERS
+
+    return IMPORTERS
