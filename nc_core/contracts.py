@@ -237,15 +237,24 @@ class Metric(Component):
     decoded image) and the coded size in bits. ``results_key`` is the field name in
     ``results.json`` (CompressAI's names). Distortions usable as a training loss also define
     ``distortion(x, x_hat)`` on float tensors in ``[0, 1]`` (lower is better, differentiable).
+
+    A metric of a whole set (a distance between the distributions of the original and the
+    decoded images: SWD, FID) sets ``per_image = False`` and defines
+    ``compute_set(originals, reconstructions)`` instead: one number per rate point, absent from
+    the per-image rows.
     """
 
     kind = "metric"
     higher_is_better: ClassVar[bool]
     unit: ClassVar[str] = ""
     results_key: ClassVar[str]
+    per_image: ClassVar[bool] = True
 
     def compute(self, original: np.ndarray, reconstruction: np.ndarray, num_bits: int) -> float:
         raise NotImplementedError
+
+    def compute_set(self, originals: Sequence[np.ndarray], reconstructions: Sequence[np.ndarray]) -> float:
+        raise TypeError(f"metric {self.name!r} is computed per image, not over a set")
 
     def distortion(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"metric {self.name!r} cannot be used as a training distortion")

@@ -23,7 +23,7 @@ from nc_core.models import MODEL_INFO, PIPELINE_FILE, _mismatch, build_codec, lo
 
 __all__ = ["import_checkpoint"]
 
-#: what an imported run evaluates on by default (`nc run RUN_DIR/pipeline.yaml`)
+#: what an imported model is evaluated on by `nc run RUN_DIR/pipeline.yaml` (Kodak, with NC_DATA)
 TEST_DATA = {"use": "image-folder", "path": "${NC_DATA:-../shared/data}/kodak"}
 
 
@@ -65,8 +65,9 @@ def import_checkpoint(importer_name: str, checkpoint: str | Path, arch: str, run
         codec_config, weights = importer.convert(state, arch)
     except ValueError as exc:
         raise UserError(f"{checkpoint}: not a {importer_name} {arch} checkpoint ({exc})") from None
-    text = yaml.safe_dump({"name": run_dir.name, "data": {"test": TEST_DATA}, "codec": codec_config},
-                          sort_keys=False)
+    # init: the folder itself, so that `nc run RUN_DIR/pipeline.yaml` evaluates these weights
+    text = yaml.safe_dump({"name": run_dir.name, "init": str(run_dir.resolve()), "data": {"test": TEST_DATA},
+                           "codec": codec_config}, sort_keys=False)
     try:
         pipeline = parse_pipeline(text, str(run_dir / PIPELINE_FILE), construct=False)
     except PipelineError as exc:  # the importer named a component that is not installed

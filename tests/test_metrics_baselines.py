@@ -292,3 +292,32 @@ def test_plot_and_report(tmp_path):
     )
     assert "| nc | jpeg | \u221220.0 % |" in text and "| far | jpeg | n/a |" in text
     assert sorted(os.listdir(tmp_path)) == ["rd.png", "report.md"]
+
+
+def test_set_metrics_give_one_number_per_point_from_every_decoded_image(photo):
+    """A metric with ``per_image = False`` sees the whole set of (original, decoded) pairs
+    once per rate point; its value is in the point, not in the per-image rows."""
+    from nc_core.contracts import Metric
+    from nc_core.runner.evaluate import baseline_point, evaluate_baseline
+
+    seen = []
+
+    class MeanAbsoluteOverSet(Metric):
+        name = "set-mae"
+        results_key = "set-mae"
+        higher_is_better = False
+        per_image = False
+
+        def compute_set(self, originals, reconstructions):
+            seen.append(len(originals))
+            return float(np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(originals, reconstructions)]))
+
+    images = [("a", photo), ("b", photo[::-1].copy()), ("c", photo[:, ::-1].copy())]
+    metrics = [PSNR(), MeanAbsoluteOverSet()]
+    rows = evaluate_baseline(JPEG(20), images, metrics)
+    point = baseline_point(JPEG(20), images, metrics)
+    assert all("set-mae" not in r and "psnr-rgb" in r for r in rows) and seen == [3]
+    decoded = [JPEG(20).decompress(JPEG(20).compress(im)) for _, im in images]
+    assert point["set-mae"] == pytest.approx(np.mean([np.abs(im.astype(int) - d).mean()
+                                                      for (_, im), d in zip(images, decoded)]))
+    assert point["psnr-rgb"] == pytest.approx(np.mean([r["psnr-rgb"] for r in rows]))

@@ -20,12 +20,19 @@ class ReconstructionMismatch(RuntimeError):
 
 
 def _measure(metrics: Sequence[Metric], original, decoded, num_bytes: int) -> dict[str, float]:
-    return {m.results_key: float(m.compute(original, decoded, num_bytes * 8)) for m in metrics}
+    return {m.results_key: float(m.compute(original, decoded, num_bytes * 8)) for m in metrics if m.per_image}
+
+
+def measure_set(metrics: Sequence[Metric], originals: Sequence[np.ndarray],
+                decoded: Sequence[np.ndarray]) -> dict[str, float]:
+    """The set metrics (``per_image = False``) of one rate point."""
+    return {m.results_key: float(m.compute_set(originals, decoded)) for m in metrics if not m.per_image}
 
 
 def evaluate_codec(codec: LearnedCodec, images: Iterable[tuple[str, np.ndarray]], metrics: Sequence[Metric],
-                   progress=None) -> list[dict]:
-    """Per-image rows: metrics on the decoded image, sizes, ideal bits and timings."""
+                   progress=None, keep: list | None = None) -> list[dict]:
+    """Per-image rows: metrics on the decoded image, sizes, ideal bits and timings; ``keep``
+    (a list) receives each ``(original, decoded)`` pair, for the set metrics."""
     codec.cpu().eval()
     rows = []
     for name, image in images:
@@ -42,13 +49,15 @@ def evaluate_codec(codec: LearnedCodec, images: Iterable[tuple[str, np.ndarray]]
         row |= _measure(metrics, image, decoded, len(data))
         row |= {"encoding_time": t1 - t0, "decoding_time": t2 - t1}
         rows.append(row)
+        if keep is not None:
+            keep.append((image, decoded))
         if progress:
             progress(name, row)
     return rows
 
 
 def evaluate_baseline(baseline: Baseline, images: Sequence[tuple[str, np.ndarray]],
-                      metrics: Sequence[Metric]) -> list[dict]:
+                      metrics: Sequence[Metric], keep: list | None = None) -> list[dict]:
     rows = []
     for name, image in images:
         t0 = time.perf_counter()
@@ -58,7 +67,22 @@ def evaluate_baseline(baseline: Baseline, images: Sequence[tuple[str, np.ndarray
         t2 = time.perf_counter()
         row = {"image": name, "bytes": len(data)} | _measure(metrics, image, decoded, len(data))
         rows.append(row | {"encoding_time": t1 - t0, "decoding_time": t2 - t1})
+        if keep is not None:
+            keep.append((image, decoded))
     return rows
+
+
+def codec_point(codec: LearnedCodec, images, metrics: Sequence[Metric]) -> tuple[list[dict], dict[str, float]]:
+    """``(per-image rows, mean point with the set metrics)`` of a codec on ``images``."""
+    pairs: list = []
+    rows = evaluate_codec(codec, images, metrics, keep=pairs)
+    return rows, mean_point(rows) | measure_set(metrics, [o for o, _ in pairs], [d for _, d in pairs])
+
+
+def baseline_point(baseline: Baseline, images, metrics: Sequence[Metric]) -> dict[str, float]:
+    pairs: list = []
+    rows = evaluate_baseline(baseline, images, metrics, keep=pairs)
+    return mean_point(rows) | measure_set(metrics, [o for o, _ in pairs], [d for _, d in pairs])
 
 
 def mean_point(rows: Sequence[dict]) -> dict[str, float]:
@@ -78,7 +102,7 @@ def as_curve(name: str, kind: str, points: Sequence[dict], labels: Sequence[str]
 
 def baseline_curve(codecs: Sequence[Baseline], images, metrics) -> dict:
     """One R-D curve from one baseline at several qualities: mean points, sorted by rate."""
-    points = [mean_point(evaluate_baseline(codec, images, metrics)) for codec in codecs]
+    points = [baseline_point(codec, images, metrics) for codec in codecs]
     return as_curve(codecs[0].name, "baseline", points, labels=[f"q={c.quality}" for c in codecs])
 
 

@@ -33,10 +33,9 @@ from nc_core.runner import report
 from nc_core.runner.evaluate import (
     as_curve,
     baseline_curve,
-    evaluate_codec,
+    codec_point,
     evaluate_lossless,
     evaluate_lossless_baseline,
-    mean_point,
 )
 from nc_core.runner.train import finalize, resolve_device, train
 
@@ -105,8 +104,7 @@ class Lossy:
     def evaluate(self, runner: Runner, codec, cfg: dict, suffix: str, data, metrics, path: Path, budget: dict):
         """Code every test image for real; write the point's ``results.json``; its mean point."""
         runner.log(f"{suffix or cfg['name']}: evaluating on {len(data)} images")
-        rows = evaluate_codec(codec, data, metrics)
-        point = mean_point(rows)
+        rows, point = codec_point(codec, data, metrics)
         report.write_results_json(path, cfg["name"], runner.describe(f"nc {cfg['codec']['use']} {suffix}".strip()),
                                   [point], per_image=rows)
         return point
@@ -477,9 +475,8 @@ class Runner:
             return {"label": label, **doc["comparison"]}
         codec = models.load_model(sub)
         self.log(f"{label}: refining latents ({refine['steps']} steps) on {len(subset)} images")
-        plain = mean_point(evaluate_codec(codec, subset, metrics))
-        rows = evaluate_codec(self._refined(codec, cfg), subset, metrics)
-        refined = mean_point(rows)
+        _, plain = codec_point(codec, subset, metrics)
+        rows, refined = codec_point(self._refined(codec, cfg), subset, metrics)
         comparison = {"plain": plain, "refined": refined, "images": len(subset), "steps": refine["steps"]}
         report.write_results_json(path, cfg["name"], f"nc {cfg['codec']['use']} {suffix} refined".strip(),
                                   [refined], per_image=rows)
