@@ -1,5 +1,8 @@
 """Perceptual metrics that run offline.
 
+``niqe``: the no-reference Natural Image Quality Evaluator of the decoded image
+(:mod:`nc_gan.niqe`), against the pristine model nc fitted and ships.
+
 ``swd``: the sliced Wasserstein distance of Karras et al. 2018 ("Progressive growing of GANs",
 appendix D) between the local image statistics of the originals and of the decoded images.
 It needs no trained network, so it is always available; it compares *distributions* of
@@ -17,7 +20,7 @@ import torch.nn.functional as F
 
 from nc_core.contracts import Metric
 
-__all__ = ["METRICS", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
+__all__ = ["METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
            "sliced_wasserstein_distance"]
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
@@ -142,4 +145,17 @@ class SlicedWasserstein(Metric):
         return sliced_wasserstein_distance(originals, reconstructions)
 
 
-METRICS = [SlicedWasserstein]
+class NIQE(Metric):
+    """NIQE of the decoded image (no reference: the original is not used); lower is better."""
+
+    name = "niqe"
+    results_key = "niqe"
+    higher_is_better = False
+
+    def compute(self, original, reconstruction, num_bits) -> float:
+        from nc_gan.niqe import niqe
+
+        return niqe(reconstruction)
+
+
+METRICS = [SlicedWasserstein, NIQE]
