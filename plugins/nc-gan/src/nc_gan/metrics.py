@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from nc_core.contracts import Metric
 
-__all__ = ["METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
+__all__ = ["LPIPS", "METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
            "sliced_wasserstein_distance"]
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
@@ -158,4 +158,27 @@ class NIQE(Metric):
         return niqe(reconstruction)
 
 
-METRICS = [SlicedWasserstein, NIQE]
+class LPIPS(Metric):
+    """LPIPS (AlexNet or VGG heads) with weights from files the user names (:mod:`nc_gan.lpips`);
+    lower is better. Differentiable: usable as a training distortion."""
+
+    name = "lpips"
+    results_key = "lpips"
+    higher_is_better = False
+
+    def __init__(self, net: str = "alex", backbone: str | None = None, heads: str | None = None):
+        from nc_gan.lpips import load
+
+        self.net = load(net, backbone, heads)
+
+    def compute(self, original, reconstruction, num_bits) -> float:
+        from nc_gan.lpips import to_batch
+
+        with torch.no_grad():
+            return float(self.net(to_batch(original), to_batch(reconstruction))[0])
+
+    def distortion(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        return self.net.to(x.device)(x, x_hat).mean()
+
+
+METRICS = [SlicedWasserstein, NIQE, LPIPS]

@@ -1,0 +1,130 @@
+"""LPIPS (Zhang et al. 2018), learned perceptual image patch similarity, offline.
+
+The network is an ImageNet backbone (AlexNet or VGG-16 ``features``, in torchvision's layout)
+and one linear head per tapped layer (the ``lpips`` package's ``v0.1`` weights). nc defines
+both networks itself and loads their weights from files the user gives; nothing is ever
+downloaded. The two files:
+
+* the backbone: torchvision's ``alexnet-owt-7be5be79.pth`` or ``vgg16-397923af.pth`` (any state
+  dict with the ``features.N.weight`` keys of that layout);
+* the heads: ``alex.pth`` or ``vgg.pth`` from the ``lpips`` wheel (``lpips/weights/v0.1/``),
+  keys ``linK.model.1.weight``.
+
+Name them in the pipeline (``{use: lpips, net: alex, backbone: PATH, heads: PATH}``) or with
+``NC_LPIPS_ALEX_BACKBONE`` / ``NC_LPIPS_ALEX_HEADS`` (``VGG`` for ``net: vgg``).
+
+LPIPS(x, y) = sum over tapped layers l of the spatial mean of ``w_l . (f_l(x) - f_l(y))**2``,
+features unit-normalised over channels, inputs scaled to [-1, 1] and then shifted and scaled
+per channel as the reference implementation does. Lower is more similar.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nc_core.errors import UserError
+from nc_core.models import load_weights
+
+#: torchvision ``features`` layers: (out channels, kernel, stride, padding) per conv, "M" a max-pool
+ALEX = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)]
+VGG = [(64,), (64,), "M", (128,), (128,), "M", (256,), (256,), (256,), "M", (512,), (512,), (512,), "M",
+       (512,), (512,), (512,)]
+#: where LPIPS taps each backbone (the end index of each slice of ``features``)
+TAPS = {"alex": (2, 5, 8, 10, 12), "vgg": (4, 9, 16, 23, 30)}
+CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}  # at each tap
+FILES = {"alex": ("alexnet-owt-7be5be79.pth", "alex.pth"), "vgg": ("vgg16-397923af.pth", "vgg.pth")}
+SHIFT = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+SCALE = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+
+def backbone(net: str) -> nn.Sequential:
+    """torchvision's ``alexnet().features`` / ``vgg16().features`` layout, up to the last tap."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for spec in ALEX if net == "alex" else VGG:
+        if spec == "M":
+            layers.append(nn.MaxPool2d(3, 2) if net == "alex" else nn.MaxPool2d(2, 2))
+            continue
+        cout, kernel, stride, padding = spec if net == "alex" else (spec[0], 3, 1, 1)
+        layers += [nn.Conv2d(cin, cout, kernel, stride, padding), nn.ReLU()]
+        cin = cout
+    return nn.Sequential(*layers[: TAPS[net][-1]])
+
+
+def resolve(net: str, given: str | None, which: str) -> Path:
+    """The weights file for ``which`` (``backbone`` or ``heads``): given, else the environment;
+    a missing one is a one-line ``ValueError`` naming the file to put where."""
+    variable = f"NC_LPIPS_{net.upper()}_{which.upper()}"
+    path = given or os.environ.get(variable)
+    name = FILES[net][0 if which == "backbone" else 1]
+    source = "torchvision's ImageNet weights" if which == "backbone" else "the lpips wheel's weights/v0.1/"
+    if not path:
+        raise ValueError(f"lpips ({net}) needs its {which} weights: put {name} ({source}) somewhere and name it "
+                         f"with {which}: PATH or {variable}=PATH")
+    if not Path(path).is_file():
+        raise ValueError(f"lpips ({net}) {which} weights: {path}: no such file (expected {name}, {source})")
+    return Path(path)
+
+
+class LPIPSNet(nn.Module):
+    """The LPIPS network: backbone, taps and heads (weights loaded, frozen, eval mode)."""
+
+    def __init__(self, net: str, backbone_state: dict, heads_state: dict):
+        super().__init__()
+        if net not in TAPS:
+            raise ValueError(f"net must be alex or vgg, not {net!r}")
+        self.net = net
+        self.features = backbone(net)
+        state = {k[len("features."):]: v for k, v in backbone_state.items() if k.startswith("features.")}
+        wanted = set(self.features.state_dict())
+        if not wanted <= set(state):
+            raise ValueError(f"the {net} backbone weights lack features.{sorted(wanted - set(state))[0]} (features.N keys "
+                             "as torchvision saves them)")
+        self.features.load_state_dict({k: state[k] for k in wanted})
+        self.heads = nn.ParameterList()
+        for i, channels in enumerate(CHANNELS[net]):
+            key = f"lin{i}.model.1.weight"
+            if key not in heads_state or tuple(heads_state[key].shape) != (1, channels, 1, 1):
+                raise ValueError(f"the {net} heads weights lack {key} of shape (1, {channels}, 1, 1)")
+            self.heads.append(nn.Parameter(heads_state[key].float(), requires_grad=False))
+        self.requires_grad_(False).eval()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """LPIPS per image of two ``N x 3 x H x W`` batches in [0, 1] (differentiable)."""
+        fx, fy = self._taps(x), self._taps(y)
+        total = 0
+        for a, b, w in zip(fx, fy, self.heads):
+            a = a / (a.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
+            b = b / (b.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
+            total = total + ((a - b) ** 2 * w.view(1, -1, 1, 1)).sum(dim=1).mean(dim=(1, 2))
+        return total
+
+    def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = ((2 * x - 1) - SHIFT.to(x)) / SCALE.to(x)
+        out, start = [], 0
+        for end in TAPS[self.net]:
+            for layer in list(self.features)[start:end]:
+                h = layer(h)
+            out.append(h)
+            start = end
+        return out
+
+
+def load(net: str = "alex", backbone_path: str | None = None, heads_path: str | None = None) -> LPIPSNet:
+    if net not in TAPS:
+        raise ValueError(f"net must be alex or vgg, not {net!r}")
+    try:
+        b = load_weights(resolve(net, backbone_path, "backbone"))
+        h = load_weights(resolve(net, heads_path, "heads"))
+    except UserError as exc:  # an unreadable file: a constructor error, located by the pipeline
+        raise ValueError(f"lpips ({net}): {exc}") from None
+    return LPIPSNet(net, b, h)
+
+
+def to_batch(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
