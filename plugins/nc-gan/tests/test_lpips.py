@@ -97,7 +97,7 @@ def test_missing_or_wrong_weights_are_one_clear_line(tmp_path, monkeypatch):
     message = str(caught.value)
     assert "alexnet-owt-7be5be79.pth" in message and "NC_LPIPS_ALEX_BACKBONE=PATH" in message and "\n" not in message
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "some.pth")
-    with pytest.raises(PipelineError, match=r"lpips \(vgg\) needs its heads weights: put vgg.pth"):
+    with pytest.raises(PipelineError, match=r"lpips \(vgg\) needs vgg.pth \(the lpips wheel's weights/v0.1/\): name the file with heads: PATH"):
         build({"use": "lpips", "net": "vgg", "backbone": str(tmp_path / "some.pth")}, "metric")
     with pytest.raises(PipelineError, match="test_lpips.py: not a readable nc weights file"):
         build({"use": "lpips", "backbone": __file__, "heads": __file__}, "metric")

@@ -20,15 +20,11 @@ per channel as the reference implementation does. Lower is more similar.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
 
-from nc_core.errors import UserError
-from nc_core.models import load_weights
+from nc_gan.weights import weights_file
 
 #: torchvision ``features`` layers: (out channels, kernel, stride, padding) per conv, "M" a max-pool
 ALEX = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)]
@@ -54,21 +50,6 @@ def backbone(net: str) -> nn.Sequential:
         layers += [nn.Conv2d(cin, cout, kernel, stride, padding), nn.ReLU()]
         cin = cout
     return nn.Sequential(*layers[: TAPS[net][-1]])
-
-
-def resolve(net: str, given: str | None, which: str) -> Path:
-    """The weights file for ``which`` (``backbone`` or ``heads``): given, else the environment;
-    a missing one is a one-line ``ValueError`` naming the file to put where."""
-    variable = f"NC_LPIPS_{net.upper()}_{which.upper()}"
-    path = given or os.environ.get(variable)
-    name = FILES[net][0 if which == "backbone" else 1]
-    source = "torchvision's ImageNet weights" if which == "backbone" else "the lpips wheel's weights/v0.1/"
-    if not path:
-        raise ValueError(f"lpips ({net}) needs its {which} weights: put {name} ({source}) somewhere and name it "
-                         f"with {which}: PATH or {variable}=PATH")
-    if not Path(path).is_file():
-        raise ValueError(f"lpips ({net}) {which} weights: {path}: no such file (expected {name}, {source})")
-    return Path(path)
 
 
 class LPIPSNet(nn.Module):
@@ -118,11 +99,11 @@ class LPIPSNet(nn.Module):
 def load(net: str = "alex", backbone_path: str | None = None, heads_path: str | None = None) -> LPIPSNet:
     if net not in TAPS:
         raise ValueError(f"net must be alex or vgg, not {net!r}")
-    try:
-        b = load_weights(resolve(net, backbone_path, "backbone"))
-        h = load_weights(resolve(net, heads_path, "heads"))
-    except UserError as exc:  # an unreadable file: a constructor error, located by the pipeline
-        raise ValueError(f"lpips ({net}): {exc}") from None
+    backbone_name, heads_name = FILES[net]
+    b = weights_file(f"lpips ({net})", "backbone", backbone_path, f"NC_LPIPS_{net.upper()}_BACKBONE",
+                     f"{backbone_name} (torchvision's ImageNet weights)")
+    h = weights_file(f"lpips ({net})", "heads", heads_path, f"NC_LPIPS_{net.upper()}_HEADS",
+                     f"{heads_name} (the lpips wheel's weights/v0.1/)")
     return LPIPSNet(net, b, h)
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from nc_core.contracts import Metric
 
-__all__ = ["LPIPS", "METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
+__all__ = ["DISTS", "LPIPS", "METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
            "sliced_wasserstein_distance"]
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
@@ -181,4 +181,27 @@ class LPIPS(Metric):
         return self.net.to(x.device)(x, x_hat).mean()
 
 
-METRICS = [SlicedWasserstein, NIQE, LPIPS]
+class DISTS(Metric):
+    """DISTS with weights from files the user names (:mod:`nc_gan.dists`); lower is better.
+    Differentiable: usable as a training distortion."""
+
+    name = "dists"
+    results_key = "dists"
+    higher_is_better = False
+
+    def __init__(self, backbone: str | None = None, weights: str | None = None):
+        from nc_gan.dists import load
+
+        self.net = load(backbone, weights)
+
+    def compute(self, original, reconstruction, num_bits) -> float:
+        from nc_gan.lpips import to_batch
+
+        with torch.no_grad():
+            return float(self.net(to_batch(original), to_batch(reconstruction))[0])
+
+    def distortion(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        return self.net.to(x.device)(x, x_hat).mean()
+
+
+METRICS = [SlicedWasserstein, NIQE, LPIPS, DISTS]
