@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from nc_core.contracts import Metric
 
-__all__ = ["DISTS", "LPIPS", "METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
+__all__ = ["DISTS", "FID", "KID", "LPIPS", "METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
            "sliced_wasserstein_distance"]
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
@@ -204,4 +204,46 @@ class DISTS(Metric):
         return self.net.to(x.device)(x, x_hat).mean()
 
 
-METRICS = [SlicedWasserstein, NIQE, LPIPS, DISTS]
+class _InceptionSetMetric(Metric):
+    """FID and KID share the network and the patch features (:mod:`nc_gan.fid`)."""
+
+    higher_is_better = False
+    per_image = False
+
+    def __init__(self, weights: str | None = None):
+        from nc_gan.fid import load_inception
+
+        self.extractor = load_inception(weights)
+
+    def compute_set(self, originals, reconstructions) -> float:
+        from nc_gan.fid import features
+
+        return self.distance(features(self.extractor, originals), features(self.extractor, reconstructions))
+
+
+class FID(_InceptionSetMetric):
+    """Fréchet Inception distance on 256-px patches (HiFiC's protocol for small sets)."""
+
+    name = "fid"
+    results_key = "fid"
+
+    def distance(self, a, b) -> float:
+        from nc_gan.fid import frechet_distance
+
+        return frechet_distance(a, b)
+
+
+class KID(_InceptionSetMetric):
+    """Kernel Inception distance ×10³ on 256-px patches."""
+
+    name = "kid"
+    results_key = "kid"
+    unit = "×10³"
+
+    def distance(self, a, b) -> float:
+        from nc_gan.fid import kernel_inception_distance
+
+        return 1e3 * kernel_inception_distance(a, b)
+
+
+METRICS = [SlicedWasserstein, NIQE, LPIPS, DISTS, FID, KID]
