@@ -22,15 +22,12 @@ interleaved and the best time of each is kept. Prints Msymbols/s, the ratio nc/r
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import constriction
 import numpy as np
+from record import write_json  # benchmarks/record.py (the script's folder is on sys.path)
 
 from nc_core.coders import decode_all, encode_all
 from nc_core.coding import IndexedTables, QuantizedGaussian, information_bits
@@ -217,17 +214,11 @@ def main(argv=None):
         )
     print()
     print(f"worst nc/raw throughput ratio: {worst:.3f} (target >= 0.8)")
-    if args.json:
-        import constriction as c
+    import constriction as c
 
-        result = {"command": " ".join(["python", "benchmarks/coders.py", *sys.argv[1:]]),
-                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
-                  "python": platform.python_version(), "numpy": np.__version__,
-                  "constriction": getattr(c, "__version__", "?"), "repeats": args.repeats, "throughput": rows,
-                  "sizes": [{"case": cn, "coder": kn, "nc_bytes": nb, "raw_bytes": rb, "information_bits": info}
-                            for (cn, kn), (nb, rb, info) in sizes.items()]}
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-
+    write_json(args.json, constriction=getattr(c, "__version__", "?"), repeats=args.repeats, throughput=rows,
+               sizes=[{"case": cn, "coder": kn, "nc_bytes": nb, "raw_bytes": rb, "information_bits": info}
+                      for (cn, kn), (nb, rb, info) in sizes.items()])
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import torch
+from record import write_json  # benchmarks/record.py (the script's folder is on sys.path)
 
 from nc_core.imaging import load_rgb, to_tensor
 from nc_core.models import PIPELINE_FILE, load_model
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--kodak", type=Path, default=data / "kodak")
     parser.add_argument("--tile", type=int, default=96)
     parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--json", type=Path, help="also write the results here (with the machine and versions)")
     args = parser.parse_args()
     files = sorted(args.kodak.glob("*.png"))[: args.images]
     if not files:
@@ -49,6 +51,7 @@ def main() -> None:
     size = args.tile
     print(f"{len(files)} Kodak images cropped to multiples of {size}; estimated bits per image")
     print(f"{'run':60} {'whole':>9} {'tiles':>9} {'whole/tiles':>11}")
+    rows = []
     for run in args.runs:
         codec = load_model(run).eval()
         codec.quantizer = build("round", "quantizer")  # estimates of the rounded latents, as coded
@@ -61,6 +64,9 @@ def main() -> None:
         n = len(files)
         label = f"{load_pipeline(run / PIPELINE_FILE).config['name']} {run.name}"
         print(f"{label[:60]:60} {whole / n:9.0f} {tiled / n:9.0f} {whole / tiled:11.3f}")
+        rows.append({"run": str(run), "label": label, "estimated_bits_whole": whole / n,
+                     "estimated_bits_tiles": tiled / n, "whole_over_tiles": whole / tiled})
+    write_json(args.json, images=len(files), tile=size, estimates=rows)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from record import write_json  # benchmarks/record.py (the script's folder is on sys.path)
 
 from nc_core.cli import main as nc_main
 from nc_core.imaging import fixed_threads, load_rgb, pad_to, to_tensor
@@ -84,21 +85,25 @@ def main() -> None:
     data = Path(os.environ.get("NC_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--image", type=Path, default=data / "kodak" / "kodim01.png")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the results here (with the machine and versions)")
     args = parser.parse_args()
     if not args.image.exists():
         raise SystemExit(f"{args.image}: not found (set NC_DATA or pass --image)")
     print(f"image {args.image.name}, torch threads {torch.get_num_threads()}, median of {args.repeats}")
     print(f"{'model':24} {'bytes':>7} | {'fwd enc':>8} {'codec':>8} {'cli':>8} {'ratio':>11} |"
           f" {'fwd dec':>8} {'codec':>8} {'cli':>8} {'ratio':>11}")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in args.runs:
             r = bench(run, args.image, args.repeats, Path(tmp))
+            rows.append({"run": str(run), **r})
             ms = {k: v * 1000 for k, v in r.items() if isinstance(v, float)}
             print(f"{r['model']:24} {r['bytes']:7d} | {ms['fwd_enc']:8.1f} {ms['codec_enc']:8.1f} "
                   f"{ms['cli_enc']:8.1f} {r['codec_enc'] / r['fwd_enc']:5.2f}/{r['cli_enc'] / r['fwd_enc']:5.2f} |"
                   f" {ms['fwd_dec']:8.1f} {ms['codec_dec']:8.1f} {ms['cli_dec']:8.1f} "
                   f"{r['codec_dec'] / r['fwd_dec']:5.2f}/{r['cli_dec'] / r['fwd_dec']:5.2f}")
     print("ratio = codec/forward and cli/forward (times in ms); overhead = ratio - 1")
+    write_json(args.json, image=args.image.name, repeats=args.repeats, median_seconds=rows)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from record import write_json  # benchmarks/record.py (the script's folder is on sys.path)
 
 from nc_core.imaging import load_rgb
 from nc_core.models import load_model
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--step", choices=["compress", "decompress"], required=True)
     parser.add_argument("--size", default="3840x2160", help="WIDTHxHEIGHT")
+    parser.add_argument("--json", type=Path, help="also write the result here (with the machine and versions)")
     data = Path(os.environ.get("NC_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
@@ -56,6 +58,8 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"{args.step} {width}x{height}: {what}; {seconds:.1f} s; peak RSS {peak:.2f} GiB "
           f"(before the step {base:.2f} GiB, model and image loaded)")
+    write_json(args.json, run=str(args.run), step=args.step, size=[width, height], result=what, seconds=seconds,
+               peak_rss_gib=peak, rss_before_step_gib=base)
 
 
 if __name__ == "__main__":

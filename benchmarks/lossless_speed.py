@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from record import write_json  # benchmarks/record.py (the script's folder is on sys.path)
 
 from nc_core.imaging import as_items
 from nc_core.models import PIPELINE_FILE, build_codec, load_model
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=0, help="first N test items (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precisions", type=int, nargs="*", default=[])
+    parser.add_argument("--json", type=Path, help="also write the results here (with the machine and versions)")
     args = parser.parse_args()
 
     config = load_pipeline(args.run_dir / PIPELINE_FILE).config
@@ -69,6 +71,7 @@ def main() -> None:
     for key in ("forward", "compress", "decompress"):
         print(f"| {key} | {med[key]:.3f} | {n / med[key]:.1f} | {pixels / med[key] / 1e6:.3f} | "
               f"{med[key] / med['forward']:.1f} |")
+    precisions = []
     if args.precisions:
         model_bits = float(np.sum(codec.model_bits(chw)))
         print("\n| precision (bits per latent) | bits/dim | file / model -ELBO |")
@@ -80,6 +83,9 @@ def main() -> None:
             other.eval()
             size = len(other.compress_set(chw)) * 8
             print(f"| {p} | {size / chw.size:.4f} | {size / model_bits:.4f} |")
+            precisions.append({"precision": p, "bits": size, "model_bits": model_bits})
+    write_json(args.json, run=str(args.run_dir), pipeline=config["name"], items=n, item_shape=list(chw.shape[1:]),
+               pixels=pixels, bytes=len(data), repeats=args.repeats, median_seconds=med, precisions=precisions)
 
 
 if __name__ == "__main__":

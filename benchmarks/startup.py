@@ -34,9 +34,7 @@ exact commands.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -44,6 +42,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from record import write_json  # benchmarks/record.py (the script's folder is on sys.path)
 
 PAUSED = "import torch (GC paused)"
 
@@ -140,9 +140,6 @@ def main() -> None:
                           "cpu_startup_overhead": median_cpu[name] - torch_cpu - coding_cpu,
                           "cpu_own_overhead": median_cpu[name] - paused_cpu - coding_cpu}
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "load_average": os.getloadavg()},
-        "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "image": args.image, "run_dir": args.run_dir, "repeats": args.repeats,
         "commands": {name: " ".join(cmd) for name, (cmd, _) in commands.items()},
         "baseline_root": args.baseline_root,
@@ -160,8 +157,7 @@ def main() -> None:
               f"start-up overhead (less coding) {row['startup_overhead']:+.3f} s wall, "
               f"{row['cpu_startup_overhead']:+.3f} s CPU; over torch imported with GC paused "
               f"{row['own_overhead']:+.3f} s wall, {row['cpu_own_overhead']:+.3f} s CPU")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, **result)
 
 
 if __name__ == "__main__":
