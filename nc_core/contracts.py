@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Iterator, Literal, Protocol, Sequence
 
+import attrs
 import numpy as np
 import torch
 from torch import nn
@@ -38,6 +39,7 @@ __all__ = [
     "LosslessCodec",
     "Baseline",
     "Loss",
+    "Player",
     "Importer",
     "KINDS",
     "Payload",
@@ -410,13 +412,40 @@ class Baseline(Codec):
         raise TypeError(f"baseline {self.name!r} is not a lossless baseline")
 
 
+@attrs.define
+class Player:
+    """One more optimiser in a multi-player objective (a GAN's discriminator, an auxiliary
+    density): its own parameters, learning rate and step drop. The runner calls
+    ``step(x, output, codec) -> (scalar, {name: float})`` every training step, before the
+    model's own loss, and takes one Adam step on ``parameters`` with that scalar. ``output``
+    is the codec's forward pass of this step: detach what the player must not train through."""
+
+    name: str
+    parameters: list
+    step: Any
+    lr: float
+    lr_drop: tuple[float, float] = (1.0, 1.0)  # (at this fraction of the steps, multiply by)
+
+
 class Loss(Component):
-    """A training objective: ``loss(batch, output, codec) -> (scalar, {name: float})``."""
+    """A training objective: ``loss(batch, output, codec) -> (scalar, {name: float})``.
+
+    ``model_parameters(codec)`` says which parameters the model's optimiser trains (default:
+    all of the codec's; a second training stage may freeze some). ``players(codec)`` adds
+    optimisers of their own (:class:`Player`, default none); a loss that owns networks (a
+    discriminator) is an ``nn.Module`` too, and its ``state_dict`` is checkpointed with the model.
+    """
 
     kind = "loss"
 
     def __call__(self, x: torch.Tensor, output: dict, codec: LearnedCodec) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
+
+    def model_parameters(self, codec: LearnedCodec) -> list:
+        return list(codec.parameters())
+
+    def players(self, codec: LearnedCodec) -> list[Player]:
+        return []
 
 
 class Importer(Component):

@@ -92,7 +92,7 @@ def test_a_snapshot_resumes_from_fp16_weights_without_the_optimizer(tiny_pipelin
 
     def interrupted_after_step_2(obj, path):
         save(obj, path)
-        if obj.get("step") == 2 and "optimizer" in obj:
+        if obj.get("step") == 2 and "optimizers" in obj:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "atomic_save", interrupted_after_step_2)

@@ -1,5 +1,6 @@
-"""Training: the rate-distortion Lagrangian, Adam, a step learning-rate drop, periodic
-weights-only checkpoints and ``--resume``.
+"""Training: the loss, Adam (one optimiser for the model, one per player of a multi-player
+loss, each with its learning rate and step drop), periodic weights-only checkpoints and
+``--resume``.
 
 Checkpoints hold tensors and plain numbers only (model and optimizer state, step, RNG state)
 and are read with ``torch.load(weights_only=True)``: loading never unpickles code. Writes go
@@ -51,15 +52,29 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     tc = config
     steps, opt_cfg, drop = tc["steps"], tc["optimizer"], tc["lr_drop"]
     codec.to(device).train()
-    optimizer = torch.optim.Adam(codec.parameters(), lr=opt_cfg["lr"])
+    if isinstance(loss_fn, torch.nn.Module):  # a loss with networks of its own (a discriminator)
+        loss_fn.to(device).train()
+    # the model's optimiser first, then each player's: (optimizer, base lr, drop step, factor)
+    players = loss_fn.players(codec) if hasattr(loss_fn, "players") else []
+    params = loss_fn.model_parameters(codec) if hasattr(loss_fn, "model_parameters") else list(codec.parameters())
+    optimizers = {"model": (torch.optim.Adam(params, lr=opt_cfg["lr"]), opt_cfg["lr"], int(drop["at"] * steps),
+                            drop["factor"])}
+    for p in players:
+        if p.name in optimizers:
+            raise ValueError(f"loss player {p.name!r}: the name is taken")
+        optimizers[p.name] = (torch.optim.Adam(p.parameters, lr=p.lr), p.lr, int(p.lr_drop[0] * steps), p.lr_drop[1])
     ckpt_path = run_dir / CHECKPOINT
     start, elapsed = 0, 0.0
     if resume and ckpt_path.exists():
         state = load_weights(ckpt_path)
         codec.load_state_dict(state["model"])  # half-precision weights are cast back
+        if "loss" in state:
+            loss_fn.load_state_dict(state["loss"])
         start, elapsed = int(state["step"]), float(state["elapsed"])
-        if "optimizer" in state:
-            optimizer.load_state_dict(state["optimizer"])
+        if "optimizer" in state or "optimizers" in state:
+            saved = state.get("optimizers") or {"model": state["optimizer"]}  # before players: one optimizer
+            for name, (optimizer, *_) in optimizers.items():
+                optimizer.load_state_dict(saved[name])
             torch.set_rng_state(state["rng"])
             log(f"resuming {run_dir} at step {start}/{steps}")
         else:  # a weights-only checkpoint (slim_checkpoint): Adam's moments start again
@@ -72,40 +87,59 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
             log(f"warm start from {init}")
 
     batch_iter = batches(seed + start)  # deterministic continuation after a resume
-    drop_step = int(drop["at"] * steps)
     logs: dict[str, float] = {}
     bar = tqdm(total=steps, initial=start, disable=quiet, desc=label or run_dir.name, dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
     t0 = time.perf_counter() - elapsed
     for step in range(start, steps):
-        lr = opt_cfg["lr"] * (drop["factor"] if step >= drop_step else 1.0)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        for optimizer, base, drop_step, factor in optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = base * (factor if step >= drop_step else 1.0)
         x = next(batch_iter).to(device)
-        loss, logs = loss_fn(x, codec(x), codec)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training diverged at step {step + 1} (loss {loss.item()})")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if opt_cfg["grad_clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(codec.parameters(), opt_cfg["grad_clip"])
-        optimizer.step()
+        output = codec(x)
+        logs = {}
+        for player in players:  # e.g. the discriminator, on this step's reconstruction
+            player_loss, player_logs = player.step(x, output, codec)
+            _descend(optimizers[player.name][0], player_loss, step, player.name)
+            logs |= player_logs
+        loss, model_logs = loss_fn(x, output, codec)
+        logs |= model_logs
+        _descend(optimizers["model"][0], loss, step, "model", params, opt_cfg["grad_clip"])
         bar.update(1)
         if (step + 1) % tc["log_every"] == 0 or step + 1 == steps:
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
         if (step + 1) % tc["checkpoint_every"] == 0 or step + 1 == steps:
-            atomic_save({"model": codec.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
-                         "elapsed": time.perf_counter() - t0, "rng": torch.get_rng_state()}, ckpt_path)
+            checkpoint = {"model": codec.state_dict(), "optimizers": {k: o.state_dict() for k, (o, *_) in optimizers.items()},
+                          "step": step + 1, "elapsed": time.perf_counter() - t0, "rng": torch.get_rng_state()}
+            if isinstance(loss_fn, torch.nn.Module):
+                checkpoint["loss"] = loss_fn.state_dict()
+            atomic_save(checkpoint, ckpt_path)
     bar.close()
     return {"steps": steps, "train_seconds": time.perf_counter() - t0, "final": logs}
+
+
+def _descend(optimizer, loss: torch.Tensor, step: int, who: str, params=(), clip: float = 0.0) -> None:
+    if not torch.isfinite(loss):
+        what = "training" if who == "model" else f"training ({who})"
+        raise FloatingPointError(f"{what} diverged at step {step + 1} (loss {loss.item()})")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer.step()
 
 
 def slim_checkpoint(state: dict) -> dict:
     """A training checkpoint without the optimizer and RNG state, its floating-point weights in
     half precision: about a sixth of the size, for carrying a long training run between
     machines or sessions (a resume from it restarts Adam's moment estimates)."""
-    model = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
-    return {"model": model, "step": state["step"], "elapsed": state["elapsed"]}
+    def half(weights: dict) -> dict:
+        return {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+
+    slim = {"model": half(state["model"]), "step": state["step"], "elapsed": state["elapsed"]}
+    if "loss" in state:  # a discriminator's weights: kept, so stage 2 resumes with it
+        slim["loss"] = half(state["loss"])
+    return slim
 
 
 def finalize(codec: LearnedCodec, run_dir: Path, summary: dict, update: bool = True) -> None:
