@@ -104,7 +104,8 @@ def test_a_snapshot_resumes_from_fp16_weights_without_the_optimizer(tiny_pipelin
     code, stdout, _ = run_nc("snapshot", out / "tiny", "-o", carried)
     assert code == 0 and "2 files" in stdout, stdout  # pipeline.yaml and the checkpoint
     slim = torch.load(carried / "tiny" / run_dir.name / "checkpoint.pt", weights_only=True)
-    assert set(slim) == {"model", "step", "elapsed"} and slim["step"] == 2
+    assert set(slim) == {"model", "step", "elapsed", "cpu_seconds"} and slim["step"] == 2
+    assert 0 < slim["cpu_seconds"] == full["cpu_seconds"]  # CPU time: what a paused process does not add
     for name, tensor in full["model"].items():
         assert slim["model"][name].dtype == (torch.float16 if tensor.is_floating_point() else tensor.dtype)
         assert torch.allclose(slim["model"][name].to(tensor.dtype), tensor, rtol=1e-3, atol=1e-4), name

@@ -64,13 +64,14 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
             raise ValueError(f"loss player {p.name!r}: the name is taken")
         optimizers[p.name] = (torch.optim.Adam(p.parameters, lr=p.lr), p.lr, int(p.lr_drop[0] * steps), p.lr_drop[1])
     ckpt_path = run_dir / CHECKPOINT
-    start, elapsed = 0, 0.0
+    start, elapsed, cpu = 0, 0.0, 0.0
     if resume and ckpt_path.exists():
         state = load_weights(ckpt_path)
         codec.load_state_dict(state["model"])  # half-precision weights are cast back
         if "loss" in state:
             loss_fn.load_state_dict(state["loss"])
         start, elapsed = int(state["step"]), float(state["elapsed"])
+        cpu = float(state.get("cpu_seconds", 0.0))  # absent from checkpoints written before it was kept
         if "optimizer" in state or "optimizers" in state:
             saved = state.get("optimizers") or {"model": state["optimizer"]}  # before players: one optimizer
             for name, (optimizer, *_) in optimizers.items():
@@ -90,7 +91,8 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     logs: dict[str, float] = {}
     bar = tqdm(total=steps, initial=start, disable=quiet, desc=label or run_dir.name, dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
-    t0 = time.perf_counter() - elapsed
+    # wall time counts a paused process (SIGSTOP) too; CPU time (all threads) does not
+    t0, c0 = time.perf_counter() - elapsed, time.process_time() - cpu
     for step in range(start, steps):
         for optimizer, base, drop_step, factor in optimizers.values():
             for group in optimizer.param_groups:
@@ -110,12 +112,14 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
         if (step + 1) % tc["checkpoint_every"] == 0 or step + 1 == steps:
             checkpoint = {"model": codec.state_dict(), "optimizers": {k: o.state_dict() for k, (o, *_) in optimizers.items()},
-                          "step": step + 1, "elapsed": time.perf_counter() - t0, "rng": torch.get_rng_state()}
+                          "step": step + 1, "elapsed": time.perf_counter() - t0,
+                          "cpu_seconds": time.process_time() - c0, "rng": torch.get_rng_state()}
             if isinstance(loss_fn, torch.nn.Module):
                 checkpoint["loss"] = loss_fn.state_dict()
             atomic_save(checkpoint, ckpt_path)
     bar.close()
-    return {"steps": steps, "train_seconds": time.perf_counter() - t0, "final": logs}
+    return {"steps": steps, "train_seconds": time.perf_counter() - t0, "train_cpu_seconds": time.process_time() - c0,
+            "final": logs}
 
 
 def _descend(optimizer, loss: torch.Tensor, step: int, who: str, params=(), clip: float = 0.0) -> None:
@@ -137,6 +141,8 @@ def slim_checkpoint(state: dict) -> dict:
         return {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
 
     slim = {"model": half(state["model"]), "step": state["step"], "elapsed": state["elapsed"]}
+    if "cpu_seconds" in state:
+        slim["cpu_seconds"] = state["cpu_seconds"]
     if "loss" in state:  # a discriminator's weights: kept, so stage 2 resumes with it
         slim["loss"] = half(state["loss"])
     return slim
