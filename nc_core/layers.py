@@ -27,7 +27,7 @@ from torch import nn
 from nc_core.coding import IndexedTables
 from nc_core.contracts import Prior
 
-__all__ = ["LowerBound", "lower_bound", "GDN", "LIKELIHOOD_FLOOR", "ResizingBuffers", "DeepFactorized"]
+__all__ = ["LowerBound", "lower_bound", "GDN", "LIKELIHOOD_FLOOR", "ResizingBuffers", "DeepFactorized", "around"]
 
 class LowerBound(torch.autograd.Function):
     """max(x, bound) whose gradient still pulls values up from below the bound, so a
@@ -72,6 +72,13 @@ class GDN(nn.Module):
         c = x.shape[1]
         norm = torch.sqrt(F.conv2d(x * x, gamma.view(c, c, 1, 1), beta))
         return x * norm if self.inverse else x / norm
+
+
+def around(surrogate, y: torch.Tensor, centre: torch.Tensor | None) -> torch.Tensor:
+    """``surrogate(y - centre) + centre``: a quantizer's training surrogate (``for_rate``,
+    ``for_distortion``) around a prior's centres (:meth:`Prior.centres`), as coding rounds;
+    ``surrogate(y)`` when there are none."""
+    return surrogate(y) if centre is None else surrogate(y - centre) + centre
 
 
 LIKELIHOOD_FLOOR = 1e-9

@@ -17,6 +17,7 @@ from nc_core.coders import decode_all, encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
 from nc_core.contracts import Coder, LearnedCodec, Payload, Prior, Quantizer, Transform
+from nc_core.layers import around
 
 
 class TransformCoding(LearnedCodec):
@@ -40,12 +41,8 @@ class TransformCoding(LearnedCodec):
     def forward(self, x: torch.Tensor) -> dict:
         y = self.transform.analysis(x)
         c = self._centres()
-        if c is None:
-            likelihoods = self.prior(self.quantizer.for_rate(y))
-            x_hat = self.transform.synthesis(self.quantizer.for_distortion(y))
-        else:  # round around the prior's centres, as coding does
-            likelihoods = self.prior(self.quantizer.for_rate(y - c) + c)
-            x_hat = self.transform.synthesis(self.quantizer.for_distortion(y - c) + c)
+        likelihoods = self.prior(around(self.quantizer.for_rate, y, c))
+        x_hat = self.transform.synthesis(around(self.quantizer.for_distortion, y, c))
         return {"x_hat": x_hat, "likelihoods": {"y": likelihoods}}
 
     def update(self) -> None:

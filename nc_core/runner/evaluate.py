@@ -72,17 +72,20 @@ def evaluate_baseline(baseline: Baseline, images: Sequence[tuple[str, np.ndarray
     return rows
 
 
+def _point(rows: list[dict], metrics: Sequence[Metric], pairs: list) -> dict[str, float]:
+    return mean_point(rows) | measure_set(metrics, [o for o, _ in pairs], [d for _, d in pairs])
+
+
 def codec_point(codec: LearnedCodec, images, metrics: Sequence[Metric]) -> tuple[list[dict], dict[str, float]]:
     """``(per-image rows, mean point with the set metrics)`` of a codec on ``images``."""
     pairs: list = []
     rows = evaluate_codec(codec, images, metrics, keep=pairs)
-    return rows, mean_point(rows) | measure_set(metrics, [o for o, _ in pairs], [d for _, d in pairs])
+    return rows, _point(rows, metrics, pairs)
 
 
 def baseline_point(baseline: Baseline, images, metrics: Sequence[Metric]) -> dict[str, float]:
     pairs: list = []
-    rows = evaluate_baseline(baseline, images, metrics, keep=pairs)
-    return mean_point(rows) | measure_set(metrics, [o for o, _ in pairs], [d for _, d in pairs])
+    return _point(evaluate_baseline(baseline, images, metrics, keep=pairs), metrics, pairs)
 
 
 def mean_point(rows: Sequence[dict]) -> dict[str, float]:

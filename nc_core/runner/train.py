@@ -55,8 +55,7 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     if isinstance(loss_fn, torch.nn.Module):  # a loss with networks of its own (a discriminator)
         loss_fn.to(device).train()
     # the model's optimiser first, then each player's: (optimizer, base lr, drop step, factor)
-    players = loss_fn.players(codec) if hasattr(loss_fn, "players") else []
-    params = loss_fn.model_parameters(codec) if hasattr(loss_fn, "model_parameters") else list(codec.parameters())
+    players, params = loss_fn.players(codec), loss_fn.model_parameters(codec)
     optimizers = {"model": (torch.optim.Adam(params, lr=opt_cfg["lr"]), opt_cfg["lr"], int(drop["at"] * steps),
                             drop["factor"])}
     for p in players:

@@ -84,5 +84,6 @@ def test_fid_and_kid_metrics_from_a_weights_file(tmp_path):
     a = [rng.integers(0, 256, (256, 384, 3), dtype=np.uint8) for _ in range(2)]
     b = [np.clip(x.astype(int) + rng.integers(-60, 60, x.shape), 0, 255).astype(np.uint8) for x in a]
     assert fid.per_image is False and kid.per_image is False
+    assert fid.extractor is kid.extractor  # one network per weights file
     assert fid.compute_set(a, a) == pytest.approx(0.0, abs=1e-3)
     assert fid.compute_set(a, b) > 0 and np.isfinite(kid.compute_set(a, b))

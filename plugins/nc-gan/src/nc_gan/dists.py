@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nc_gan.lpips import backbone
+from nc_gan.lpips import loaded_backbone
 from nc_gan.weights import weights_file
 
 CHANNELS = (3, 64, 128, 256, 512, 512)  # the input, then each stage
@@ -49,14 +49,7 @@ class L2Pool(nn.Module):
 class DISTSNet(nn.Module):
     def __init__(self, backbone_state: dict, weights_state: dict):
         super().__init__()
-        features = backbone("vgg")
-        state = {k[len("features."):]: v for k, v in backbone_state.items() if k.startswith("features.")}
-        wanted = set(features.state_dict())
-        if not wanted <= set(state):
-            raise ValueError(f"the DISTS backbone weights lack features.{sorted(wanted - set(state))[0]} "
-                             "(torchvision's vgg16 layout)")
-        features.load_state_dict({k: state[k] for k in wanted})
-        layers = list(features)
+        layers = list(loaded_backbone("vgg", backbone_state, "DISTS"))
         self.stages = nn.ModuleList()
         for i, (start, end) in enumerate(STAGES):
             pool = [L2Pool(CHANNELS[i])] if i > 0 else []

@@ -21,6 +21,8 @@ all patches (one estimate, deterministic), reported ×10³.
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import nn
 
-from nc_gan.weights import weights_file
+from nc_gan.weights import weights_file, weights_path
 
 PATCH = 256
 
@@ -166,8 +168,17 @@ class FIDInception(nn.Module):
 
 
 def load_inception(path: str | None = None) -> FIDInception:
-    state = weights_file("fid", "weights", path, "NC_FID_WEIGHTS",
-                         "pt_inception-2015-12-05-6726825d.pth (pytorch-fid's port of the FID Inception)")
+    """The FID Inception with the weights of ``path`` (else ``NC_FID_WEIGHTS``), loaded once per
+    file: FID and KID in one pipeline share it."""
+    file = weights_path("fid", "weights", path, "NC_FID_WEIGHTS",
+                        "pt_inception-2015-12-05-6726825d.pth (pytorch-fid's port of the FID Inception)")
+    stat = file.stat()
+    return _load_inception(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=2)
+def _load_inception(path: str, mtime_ns: int, size: int) -> FIDInception:
+    state = weights_file("fid", "weights", path, "NC_FID_WEIGHTS", "pt_inception-2015-12-05-6726825d.pth")
     net = FIDInception()
     wanted = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
     missing = sorted(wanted - set(state))
@@ -204,6 +215,21 @@ def features(extractor: Callable[[torch.Tensor], torch.Tensor], images: Sequence
             x = torch.from_numpy(np.stack(crops[i:i + batch])).permute(0, 3, 1, 2).float() / 255
             out.append(extractor(x).double().numpy())
     return np.concatenate(out)
+
+
+_FEATURES: OrderedDict = OrderedDict()  # (extractor, images) -> (images, features), the last two sets
+
+
+def cached_features(extractor, images: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`features`, remembered for the last two image lists (the originals and the decoded
+    images of one rate point) so that FID and KID run the network once. The lists are kept
+    while remembered, so the ids in the key cannot be reused."""
+    key = (id(extractor), tuple(map(id, images)))
+    if key not in _FEATURES:
+        _FEATURES[key] = (images, features(extractor, images))
+        while len(_FEATURES) > 2:
+            _FEATURES.popitem(last=False)
+    return _FEATURES[key][1]
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:

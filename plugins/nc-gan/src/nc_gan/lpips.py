@@ -20,7 +20,6 @@ per channel as the reference implementation does. Lower is more similar.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -52,6 +51,18 @@ def backbone(net: str) -> nn.Sequential:
     return nn.Sequential(*layers[: TAPS[net][-1]])
 
 
+def loaded_backbone(net: str, state: dict, who: str) -> nn.Sequential:
+    """:func:`backbone` with the ``features.N`` weights of a torchvision state dict."""
+    features = backbone(net)
+    own = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    wanted = set(features.state_dict())
+    if not wanted <= set(own):
+        raise ValueError(f"the {who} backbone weights lack features.{sorted(wanted - set(own))[0]} "
+                         f"(torchvision's {'alexnet' if net == 'alex' else 'vgg16'} layout)")
+    features.load_state_dict({k: own[k] for k in wanted})
+    return features
+
+
 class LPIPSNet(nn.Module):
     """The LPIPS network: backbone, taps and heads (weights loaded, frozen, eval mode)."""
 
@@ -60,13 +71,9 @@ class LPIPSNet(nn.Module):
         if net not in TAPS:
             raise ValueError(f"net must be alex or vgg, not {net!r}")
         self.net = net
-        self.features = backbone(net)
-        state = {k[len("features."):]: v for k, v in backbone_state.items() if k.startswith("features.")}
-        wanted = set(self.features.state_dict())
-        if not wanted <= set(state):
-            raise ValueError(f"the {net} backbone weights lack features.{sorted(wanted - set(state))[0]} (features.N keys "
-                             "as torchvision saves them)")
-        self.features.load_state_dict({k: state[k] for k in wanted})
+        layers = list(loaded_backbone(net, backbone_state, net))
+        ends = TAPS[net]
+        self.slices = nn.ModuleList(nn.Sequential(*layers[start:end]) for start, end in zip((0, *ends), ends))
         self.heads = nn.ParameterList()
         for i, channels in enumerate(CHANNELS[net]):
             key = f"lin{i}.model.1.weight"
@@ -87,12 +94,10 @@ class LPIPSNet(nn.Module):
 
     def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         h = ((2 * x - 1) - SHIFT.to(x)) / SCALE.to(x)
-        out, start = [], 0
-        for end in TAPS[self.net]:
-            for layer in list(self.features)[start:end]:
-                h = layer(h)
+        out = []
+        for piece in self.slices:
+            h = piece(h)
             out.append(h)
-            start = end
         return out
 
 
@@ -106,6 +111,3 @@ def load(net: str = "alex", backbone_path: str | None = None, heads_path: str | 
                      f"{heads_name} (the lpips wheel's weights/v0.1/)")
     return LPIPSNet(net, b, h)
 
-
-def to_batch(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255

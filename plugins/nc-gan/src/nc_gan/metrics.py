@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from nc_core.contracts import Metric
+from nc_core.imaging import to_tensor
 
 __all__ = ["DISTS", "FID", "KID", "LPIPS", "METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
            "sliced_wasserstein_distance"]
@@ -158,50 +159,43 @@ class NIQE(Metric):
         return niqe(reconstruction)
 
 
-class LPIPS(Metric):
-    """LPIPS (AlexNet or VGG heads) with weights from files the user names (:mod:`nc_gan.lpips`);
-    lower is better. Differentiable: usable as a training distortion."""
+class _NetworkMetric(Metric):
+    """A full-reference metric computed by a network ``self.net(x, y)`` (per image, lower is
+    better); differentiable, so also a training distortion."""
+
+    higher_is_better = False
+    net: torch.nn.Module
+
+    def compute(self, original, reconstruction, num_bits) -> float:
+        with torch.no_grad():
+            return float(self.net(to_tensor(original), to_tensor(reconstruction))[0])
+
+    def distortion(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        return self.net.to(x.device)(x, x_hat).mean()
+
+
+class LPIPS(_NetworkMetric):
+    """LPIPS (AlexNet or VGG heads) with weights from files the user names (:mod:`nc_gan.lpips`)."""
 
     name = "lpips"
     results_key = "lpips"
-    higher_is_better = False
 
     def __init__(self, net: str = "alex", backbone: str | None = None, heads: str | None = None):
         from nc_gan.lpips import load
 
         self.net = load(net, backbone, heads)
 
-    def compute(self, original, reconstruction, num_bits) -> float:
-        from nc_gan.lpips import to_batch
 
-        with torch.no_grad():
-            return float(self.net(to_batch(original), to_batch(reconstruction))[0])
-
-    def distortion(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        return self.net.to(x.device)(x, x_hat).mean()
-
-
-class DISTS(Metric):
-    """DISTS with weights from files the user names (:mod:`nc_gan.dists`); lower is better.
-    Differentiable: usable as a training distortion."""
+class DISTS(_NetworkMetric):
+    """DISTS with weights from files the user names (:mod:`nc_gan.dists`)."""
 
     name = "dists"
     results_key = "dists"
-    higher_is_better = False
 
     def __init__(self, backbone: str | None = None, weights: str | None = None):
         from nc_gan.dists import load
 
         self.net = load(backbone, weights)
-
-    def compute(self, original, reconstruction, num_bits) -> float:
-        from nc_gan.lpips import to_batch
-
-        with torch.no_grad():
-            return float(self.net(to_batch(original), to_batch(reconstruction))[0])
-
-    def distortion(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        return self.net.to(x.device)(x, x_hat).mean()
 
 
 class _InceptionSetMetric(Metric):
@@ -216,9 +210,10 @@ class _InceptionSetMetric(Metric):
         self.extractor = load_inception(weights)
 
     def compute_set(self, originals, reconstructions) -> float:
-        from nc_gan.fid import features
+        from nc_gan.fid import cached_features
 
-        return self.distance(features(self.extractor, originals), features(self.extractor, reconstructions))
+        # FID and KID of one rate point see the same two lists: the features are computed once
+        return self.distance(cached_features(self.extractor, originals), cached_features(self.extractor, reconstructions))
 
 
 class FID(_InceptionSetMetric):

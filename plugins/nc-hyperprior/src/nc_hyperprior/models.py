@@ -26,7 +26,7 @@ from torch import nn
 
 from nc_core.contracts import EntropyModel, Quantizer
 from nc_core.exact import ExactNet, HalfTanh, MaskedConv2d, from_fixed, run_layers, to_fixed
-from nc_core.layers import DeepFactorized
+from nc_core.layers import DeepFactorized, around
 from nc_hyperprior.gaussian import GaussianTables, gaussian_likelihood
 
 #: one coded group: int64 symbols and their coding distribution
@@ -94,10 +94,7 @@ class HyperpriorModel(EntropyModel):
         overrides the hyper-analysis (latent refinement optimises it directly)."""
         z = self.hyper_analysis(y) if z is None else z
         c = self.z_prior.centres()
-        if c is None:
-            z_likelihoods, z_hat = self.z_prior(quantizer.for_rate(z)), quantizer.for_distortion(z)
-        else:
-            z_likelihoods, z_hat = self.z_prior(quantizer.for_rate(z - c) + c), quantizer.for_distortion(z - c) + c
+        z_likelihoods, z_hat = self.z_prior(around(quantizer.for_rate, z, c)), around(quantizer.for_distortion, z, c)
         y_syn, y_likelihoods = self._train_y(y, z_hat, quantizer)
         return y_syn, {"y": y_likelihoods, "z": z_likelihoods}
 
