@@ -221,7 +221,8 @@ def _each(pairs, work) -> int:
             failed += 1
             if os.environ.get("NC_FULL_ERROR", "") not in ("", "0"):
                 traceback.print_exc()
-            print(f"nc: error: {exc}", file=sys.stderr)
+            message = str(exc)  # a container error does not know the file it came from: name it
+            print(f"nc: error: {message if str(source) in message else f'{source}: {message}'}", file=sys.stderr)
     return EXIT_USER if failed else EXIT_OK
 
 
