@@ -138,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="run directory holding model.pt, or zoo:NAME (default: search --models, then the zoo)")
     d.add_argument("--models", default=os.environ.get("NC_MODELS", "runs"), metavar="DIR",
                    help="folder searched for the model matching each file (default: $NC_MODELS or runs)")
+    d.add_argument("--realism", type=float, metavar="R",
+                   help="decode at realism R in [0, 1] (generative codecs: 0 is the distortion-optimised "
+                        "image, 1 the most realistic; the file is the same for every R; default: the model's)")
     _coding_options(d)
     return p
 
@@ -427,6 +430,11 @@ def cmd_decompress(args) -> int:
         run_dir = found[weights]
         if run_dir not in codecs:
             codecs[run_dir] = load_model(run_dir)
+            if args.realism is not None:
+                try:
+                    codecs[run_dir] = codecs[run_dir].with_realism(args.realism)
+                except (TypeError, ValueError) as exc:
+                    raise UserError(f"--realism: {exc} ({run_dir})") from None
         codec = codecs[run_dir]
         if isinstance(codec, LosslessCodec):
             items = codec.decompress_set(data).astype(np.uint8)

@@ -339,6 +339,11 @@ class LearnedCodec(Codec, nn.Module):
         before coding them. Files stay decodable by the plain codec."""
         raise TypeError(f"codec {self.name!r} does not support latent refinement")
 
+    def with_realism(self, realism: float) -> "LearnedCodec":
+        """This codec decoding at realism ``realism`` in [0, 1] (a generative codec's decoder-side
+        knob, ``nc decompress --realism``): a view sharing the weights. Files do not depend on it."""
+        raise TypeError(f"codec {self.name!r} has no realism setting (a generative codec has)")
+
     def decompress(self, data: bytes) -> np.ndarray:
         return container.unpack_and_decode(self, data, self.decode)
 

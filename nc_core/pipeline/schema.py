@@ -150,6 +150,10 @@ BASELINE = ComponentSpec(
     "baseline", extra={"qualities": Field(ListOf(Int(), min_len=1), ClassDefault("qualities"))}
 )
 
+OPTIMIZER = Field(Map({"lr": Field(Float(gt=0), 1e-4), "grad_clip": Field(Float(ge=0), 1.0)}), {})
+# lr *= factor once at*steps steps are done
+LR_DROP = Field(Map({"at": Field(Float(gt=0, le=1), 0.8), "factor": Field(Float(gt=0, le=1), 0.1)}), {})
+
 PIPELINE = Map(
     {
         "name": Field(Str(pattern=r"[A-Za-z0-9._-]+")),
@@ -165,30 +169,31 @@ PIPELINE = Map(
                 {
                     "loss": Field(LOSS),
                     "steps": Field(Int(ge=1)),
-                    "optimizer": Field(
-                        Map(
-                            {
-                                "lr": Field(Float(gt=0), 1e-4),
-                                "grad_clip": Field(Float(ge=0), 1.0),
-                            }
-                        ),
-                        {},
-                    ),
-                    # lr *= factor once at*steps steps are done
-                    "lr_drop": Field(
-                        Map(
-                            {
-                                "at": Field(Float(gt=0, le=1), 0.8),
-                                "factor": Field(Float(gt=0, le=1), 0.1),
-                            }
-                        ),
-                        {},
-                    ),
+                    "optimizer": OPTIMIZER,
+                    "lr_drop": LR_DROP,
                     "checkpoint_every": Field(Int(ge=1), 500),
                     "log_every": Field(Int(ge=1), 50),
                     "init": Field(Str(), OPTIONAL),  # warm-start weights file
                     # sweep points after the first start from the previous point's weights
                     "warm_start": Field(Scalar(bool), False),
+                    # further training stages, each starting from the weights the one before
+                    # left (e.g. a GAN fine-tuning of a rate-distortion model); every finished
+                    # stage but the last is kept in stage<k>/ and evaluated beside the last
+                    "then": Field(
+                        ListOf(
+                            Map(
+                                {
+                                    "name": Field(Str(pattern=r"[A-Za-z0-9._-]+")),
+                                    "loss": Field(LOSS),
+                                    "steps": Field(Int(ge=1)),
+                                    "optimizer": OPTIMIZER,
+                                    "lr_drop": LR_DROP,
+                                }
+                            ),
+                            min_len=1,
+                        ),
+                        OPTIONAL,
+                    ),
                 }
             ),
             OPTIONAL,

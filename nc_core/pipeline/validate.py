@@ -314,9 +314,6 @@ class Checker:
             elif "train" not in config:
                 self.report(("evaluate", "refine"), "latent refinement needs a train section "
                             "(its loss says what to refine for)", key=True)
-        if evaluate.get("variants") and not lossless:
-            self.report(("evaluate", "variants"), f"coding variants are evaluated for lossless codecs "
-                        f"only; codec {codec.name!r} is lossy", key=True)
 
 
 def validate(doc: Document, registry: Registry | None = None) -> Checker:

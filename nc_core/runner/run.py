@@ -41,8 +41,10 @@ from nc_core.runner.train import finalize, resolve_device, train
 
 RESULTS = "results.json"
 REFINED_RESULTS = "results-refined.json"  # evaluate.refine: refined codec on its image subset
+CODING_RESULTS = "results-{}.json"  # an earlier training stage or a decoder variant (Runner._codings)
 BASELINES = "baselines.json"  # the baseline curves, as plotted
 REPORT, PLOT = "report.md", "rd.png"
+STAGE_DIR = "stage{}"  # a multi-stage model's earlier stages: stage1/, stage2/, ... (the last: the model itself)
 #: top-level pipeline keys a ``--resume`` may change: evaluation, and where training runs.
 #: Every other key (codec, init, data, train, seed, sweep, …) defines the run's models.
 RESUMABLE = ("evaluate", "device")
@@ -90,6 +92,7 @@ class Point:
     result: object
     budget: dict
     refinement: dict | None = None  # evaluate.refine (lossy only)
+    codings: dict | None = None  # label -> mean point of each other coding (lossy only, see Runner._codings)
 
 
 class Lossy:
@@ -139,6 +142,20 @@ class Lossy:
                 ratio = f"{(nbytes - header) * 8 / ideal:.4f}" if 0 < ideal < float("inf") else "unknown"
                 notes.append(f"{label}: mean file {nbytes:.0f} B = header {header:.1f} B + streams; streams / "
                              f"information content = {ratio}")
+        for label in dict.fromkeys(k for p in points for k in p.codings or {}):
+            have = [p for p in points if label in (p.codings or {})]
+            other = as_curve(f"{cfg['name']} {label}", "nc", [p.codings[label] for p in have], [p.label for p in have])
+            curves.append(other)
+            if cfg.get("sweep") or not (out / CODING_RESULTS.format(label)).exists():
+                rows = [{k: other[k][i] for k in other if k not in ("name", "kind", "labels")}
+                        for i in range(len(other["bpp"]))]
+                report.write_results_json(out / CODING_RESULTS.format(label), other["name"],
+                                          runner.describe(f"nc {cfg['codec']['use']} {label}"), rows)
+        if any(p.codings for p in points):
+            base = runner.pipeline.variants(cfg)[0][0]
+            notes.append(f"curve {cfg['name']}: the trained model{f' ({base})' if base else ''}; the curves named "
+                         f"{cfg['name']} <label> beside it code the same test images with an earlier training stage's "
+                         "model (stage<k>) or a variant of the decoder (the same weights), each file decoded and checked")
         refinements = [p.refinement for p in points if p.refinement]
         if refinements:
             refined = as_curve(f"{cfg['name']} refined", "nc", [r["refined"] for r in refinements],
@@ -369,7 +386,8 @@ class Runner:
             self.log(f"{label}: already finished, reusing {results_path}")
             budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
             refinement = self._evaluate_refined(cfg, suffix, sub, out, data, metrics)
-            return Point(label, kind.reuse(json.loads(results_path.read_text())), budget, refinement)
+            return Point(label, kind.reuse(json.loads(results_path.read_text())), budget, refinement,
+                         self._evaluate_codings(kind, cfg, suffix, sub, out, data, metrics))
         sub.mkdir(exist_ok=True)
         out.mkdir(exist_ok=True)
         if suffix:
@@ -379,7 +397,38 @@ class Runner:
                 atomic_write(out / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
         codec, budget = self._model(cfg, suffix, sub, warm)
         result = kind.evaluate(self, codec, cfg, suffix, data, metrics, results_path, budget)
-        return Point(label, result, budget, self._evaluate_refined(cfg, suffix, sub, out, data, metrics))
+        return Point(label, result, budget, self._evaluate_refined(cfg, suffix, sub, out, data, metrics),
+                     self._evaluate_codings(kind, cfg, suffix, sub, out, data, metrics))
+
+    def _codings(self, cfg: dict, sub: Path) -> list[tuple[str, object]]:
+        """``(label, make_codec)`` of every other coding a lossy model is evaluated with: each
+        earlier training stage's model (``stage1``, ...: ``train.then``) and each
+        ``evaluate.variants`` entry (the decoder built another way, the same weights)."""
+        stages = [(STAGE_DIR.format(k), lambda d=sub / STAGE_DIR.format(k): models.load_model(d))
+                  for k in range(1, len(cfg.get("train", {}).get("then", [])) + 1)]
+
+        def variant(config):
+            return models.load_state(models.build_codec(config), sub / models.MODEL).eval()
+
+        variants = [(label, lambda c=config: variant(c)) for label, config in self.pipeline.variants(cfg)[1:]]
+        return stages + variants
+
+    def _evaluate_codings(self, kind, cfg, suffix, sub: Path, out: Path, data, metrics) -> dict:
+        """Evaluate the model's other codings (:meth:`_codings`) on the same images, each into
+        its own ``results-<label>.json``; ``{label: mean point}``."""
+        if not isinstance(kind, Lossy):
+            return {}  # a lossless model's variants are coded in its own evaluation
+        points = {}
+        for label, make in self._codings(cfg, sub):
+            path = out / CODING_RESULTS.format(label)
+            if self.resume and path.exists():
+                points[label] = kind.reuse(json.loads(path.read_text()))
+                continue
+            self.log(f"{suffix or cfg['name']}: evaluating {label} on {len(data)} images")
+            rows, points[label] = codec_point(make(), data, metrics)
+            report.write_results_json(path, cfg["name"], self.describe(f"nc {cfg['codec']['use']} {suffix} {label}".strip()),
+                                      [points[label]], per_image=rows)
+        return points
 
     def _model(self, cfg: dict, suffix: str, sub: Path, warm: Path | None):
         """The point's finished codec and its budget: loaded if an earlier attempt finished it,
@@ -437,13 +486,37 @@ class Runner:
         models.load_state(models.build_codec(cfg), weights, what=f"init: {weights}")
 
     def _train(self, codec, cfg: dict, sub: Path, init: Path | None, label: str) -> dict:
+        """Train every stage in turn (``train`` then each of ``train.then``), each from the
+        weights the one before left. Every stage but the last is finished in its own
+        ``stage<k>/`` (a model of its own, evaluated beside the last) and checkpointed there,
+        so a resume continues in whichever stage was interrupted."""
         tc = cfg["train"]
         train_data = build(cfg["data"]["train"], "dataset")
-        loss = build(tc["loss"], "loss")
         device = resolve_device(cfg["device"])
-        budget = train(codec, train_data.batches, loss, tc, sub, seed=cfg["seed"], device=device,
-                       resume=self.resume, quiet=self.quiet, log=self.log, init=init, label=label)
-        return budget | {"device": str(device), "threads": torch.get_num_threads()}
+        stages = [tc, *({**tc, **stage} for stage in tc.get("then", []))]
+        summaries = []
+        for k, stage in enumerate(stages, 1):
+            where = sub if k == len(stages) else sub / STAGE_DIR.format(k)
+            name = f"{label} {stage['name']}" if k > 1 else label
+            if k < len(stages) and self.resume and (where / models.MODEL_INFO).exists():
+                self.log(f"{name}: stage {k} finished earlier, loading {where}")
+                models.load_state(codec, where / models.MODEL, what=f"{where}: {models.MODEL}")
+                summaries.append(json.loads((where / models.MODEL_INFO).read_text())["training"])
+                continue
+            where.mkdir(exist_ok=True)
+            summary = train(codec, train_data.batches, build(stage["loss"], "loss"), stage, where, seed=cfg["seed"] + k - 1,
+                            device=device, resume=self.resume, quiet=self.quiet, log=self.log,
+                            init=init if k == 1 else None, label=name)
+            summary |= {"device": str(device), "threads": torch.get_num_threads()}
+            if k < len(stages):
+                finalize(codec, where, summary)
+                atomic_write(where / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))  # names the codec
+            summaries.append(summary)
+        if len(summaries) == 1:
+            return summaries[0]
+        total = {key: sum(s.get(key, 0.0) for s in summaries) for key in ("steps", "train_seconds", "train_cpu_seconds")}
+        return total | {"final": summaries[-1]["final"], "device": str(device), "threads": torch.get_num_threads(),
+                        "stages": summaries}
 
     def _metrics(self, cfg):
         specs = cfg["evaluate"]["metrics"]

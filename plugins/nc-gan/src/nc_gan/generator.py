@@ -1,0 +1,77 @@
+"""The realism branch: a generator conditioned on the realism level ``beta`` that adds detail
+to the distortion-optimised reconstruction.
+
+``x_hat(beta) = x_base + beta * G(y_hat, noise, x_base, beta)``, where ``x_base`` is the
+synthesis transform's output (stage 1). Realism 0 is therefore exactly the distortion-optimised
+reconstruction, for any weights of ``G``; the conditioning (FiLM: a per-channel scale and
+shift of every block, computed from ``beta``) lets the branch learn a different texture, not
+only a different amplitude, at each level, as in Agustsson et al. 2023 ("Multi-realism image
+compression with a conditional generator"). ``noise`` is the decoder noise input ``Z`` of
+Agustsson et al. 2019, drawn at the latent's resolution; the codec seeds it from the file.
+
+From ``y_hat`` (stride 16) the branch upsamples four times (nearest, then a 3x3 convolution:
+no checkerboard), meets features of ``x_base`` at full resolution and ends in a 3x3 convolution
+initialised to zero, so an untrained branch adds nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _Film(nn.Module):
+    """``h * (1 + scale(beta)) + shift(beta)``, per channel."""
+
+    def __init__(self, embed: int, channels: int):
+        super().__init__()
+        self.proj = nn.Linear(embed, 2 * channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.proj(e)[:, :, None, None].chunk(2, dim=1)
+        return h * (1 + scale) + shift
+
+
+class RealismBranch(nn.Module):
+    """``G(y_hat, noise, x_base, beta)``: an ``N x 3 x H x W`` residual (``H, W`` those of
+    ``x_base``, at most ``stride`` times the latent's size)."""
+
+    def __init__(self, latent_channels: int, noise_channels: int = 4, widths: tuple[int, ...] = (96, 64, 32, 16),
+                 embed: int = 64):
+        super().__init__()
+        if latent_channels < 1 or noise_channels < 0 or not widths or min(widths) < 1:
+            raise ValueError("latent_channels and every width must be positive, noise_channels >= 0")
+        self.noise_channels = int(noise_channels)
+        self.stride = 2 ** len(widths)
+        self.embed = nn.Sequential(nn.Linear(1, embed), nn.SiLU(), nn.Linear(embed, embed), nn.SiLU())
+        self.inp = nn.Conv2d(latent_channels + noise_channels, widths[0], 3, padding=1)
+        self.ups = nn.ModuleList()
+        self.films = nn.ModuleList()
+        cin = widths[0]
+        for width in widths:
+            self.ups.append(nn.Conv2d(cin, width, 3, padding=1))
+            self.films.append(_Film(embed, width))
+            cin = width
+        last = widths[-1]
+        self.image = nn.Conv2d(3, last, 3, padding=1)
+        self.fuse = nn.Sequential(nn.Conv2d(2 * last, last, 3, padding=1), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(last, last, 3, padding=1), nn.LeakyReLU(0.2))
+        self.fuse_film = _Film(embed, last)
+        self.out = nn.Conv2d(last, 3, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, y_hat: torch.Tensor, noise: torch.Tensor, x_base: torch.Tensor,
+                beta: torch.Tensor) -> torch.Tensor:
+        """``beta``: ``N`` realism levels in [0, 1]."""
+        e = self.embed(beta.reshape(-1, 1).to(y_hat.dtype))
+        h = F.leaky_relu(self.inp(torch.cat([y_hat, noise], dim=1)), 0.2)
+        for up, film in zip(self.ups, self.films):
+            h = F.interpolate(h, scale_factor=2, mode="nearest")
+            h = F.leaky_relu(film(up(h), e), 0.2)
+        h = h[..., : x_base.shape[-2], : x_base.shape[-1]]
+        h = torch.cat([h, F.leaky_relu(self.image(x_base * 2 - 1), 0.2)], dim=1)
+        return self.out(self.fuse_film(self.fuse(h), e))
