@@ -1,6 +1,8 @@
 """Copy a finished run's results (not its weights) into benchmarks/results/NAME, the layout
 benchmarks/report.py reads: the run's own files, and each sweep point's files flattened to
-``model-<point>.json``, ``results-<point>.json`` and ``results-refined-<point>.json``.
+``model-<point>.json``, ``results-<point>.json``, ``results-refined-<point>.json`` and, for
+its other codings (an earlier training stage, a decoder variant), ``results-<label>-<point>.json``
+and ``model-stage<k>-<point>.json``.
 
     python benchmarks/publish_run.py runs/kodak-charm/<run-id> kodak-charm
     python benchmarks/report.py      # then regenerate the pages from it
@@ -27,13 +29,18 @@ def publish(run_dir: Path, name: str) -> Path:
     if not (run_dir / "results.json").is_file():
         raise SystemExit(f"{run_dir}: not a finished run (no results.json)")
     stage = Path(tempfile.mkdtemp(dir=RESULTS, prefix=f".{name}-"))
-    for file in RUN_FILES:
+    for file in [*RUN_FILES, *(p.name for p in run_dir.glob("results-*.json"))]:
         if (run_dir / file).is_file():
             shutil.copyfile(run_dir / file, stage / file)
-    for point in sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith("eval-")):
+    for point in sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(("eval-", "stage"))):
         for file, pattern in POINT_FILES.items():
             if (point / file).is_file():
                 shutil.copyfile(point / file, stage / pattern.format(point.name))
+        for other in sorted(point.glob("results-*.json")):  # other codings of the point's model
+            if other.name not in POINT_FILES:
+                shutil.copyfile(other, stage / f"{other.stem}-{point.name}.json")
+        for earlier in sorted(point.glob("stage*/model.json")):  # earlier training stages
+            shutil.copyfile(earlier, stage / f"model-{earlier.parent.name}-{point.name}.json")
     target = RESULTS / name
     if target.exists():
         shutil.rmtree(target)

@@ -30,7 +30,9 @@ Functions (RUN is a folder under benchmarks/results/):
 - ``budget RUN``: the run's training wall time (``model*.json``);
 - ``spread ANCHOR RUN...``: seed-to-seed spread of one recipe: each RUN's seed, BD-rates
   against ANCHOR and PSNR at each λ, then the range (max − min) of each column;
-- ``coders FILE``: the throughput table of ``benchmarks/coders.py --json FILE``.
+- ``coders FILE``: the throughput table of ``benchmarks/coders.py --json FILE``;
+- ``gan RUN``: a generative codec's stage-1 model and its stage-2 model at each realism level
+  per λ, every metric its results hold, and SWD, NIQE and PSNR against stage 1 (same bytes).
 
 BD-rates are nc's (``nc_core.results.bd_table``: pchip over the overlapping range).
 """
@@ -277,7 +279,9 @@ def coders(file: str) -> str:
 def budget(run: str) -> str:
     """The training wall time of a run, all its rate points together, from its ``model*.json``
     (wall time, not CPU time: the machine may have been shared)."""
-    seconds = sum(json.loads(f.read_text())["training"]["train_seconds"] for f in (RESULTS / run).glob("model*.json"))
+    # model-stage<k>-*.json: an earlier stage of a model whose own model*.json counts it already
+    seconds = sum(json.loads(f.read_text())["training"]["train_seconds"] for f in (RESULTS / run).glob("model*.json")
+                  if not f.name.startswith("model-stage"))
     return f"{seconds / 60:.0f} min of training (wall time)"
 
 
@@ -304,8 +308,45 @@ def spread(anchor: str, *runs: str) -> str:
     return "\n".join(rows)
 
 
+GAN_METRICS = [("bpp", "bpp", 4), ("psnr-rgb", "PSNR (dB)", 2), ("ms-ssim-rgb", "MS-SSIM", 4), ("swd", "SWD", 2),
+               ("niqe", "NIQE", 2), ("lpips", "LPIPS", 4), ("fid", "FID", 1), ("kid", "KID", 4)]
+
+
+def _point_mean(path: Path) -> dict:
+    return {k: v[0] for k, v in json.loads(path.read_text())["results"].items()}
+
+
+def gan(run: str) -> str:
+    """A generative codec's stage-1 model and its stage-2 model at each realism level, per rate
+    point (``results[-LABEL]-<point>.json``), with the change against stage 1 at the same bytes."""
+    folder = RESULTS / run
+    lmbdas = _lmbdas(run)
+    points = [p.name[len("results-"):-len(".json")] for p in sorted(folder.glob("results-lmbda=*.json"))]
+    if len(points) != len(lmbdas):
+        raise ValueError(f"{run}: {len(points)} rate points' results for {len(lmbdas)} λ")
+    present = [m for m in GAN_METRICS if m[0] in _point_mean(folder / f"results-{points[0]}.json")]
+    rows = ["| λ | model | " + " | ".join(m[1] for m in present) + " | SWD vs stage 1 | NIQE vs stage 1 | PSNR vs stage 1 |",
+            "|---|---|" + "---|" * (len(present) + 3)]
+    for point in points:
+        codings = {"stage 1": f"results-stage1-{point}.json"}
+        codings |= {label.replace("=", " "): f"results-{label}-{point}.json"
+                    for label in sorted({p.name[len("results-"):-len(f"-{point}.json")]
+                                         for p in folder.glob(f"results-realism=*-{point}.json")})}
+        base = yaml.safe_load((folder / "pipeline.yaml").read_text())["codec"].get("realism", 1.0)
+        codings[f"realism {base}"] = f"results-{point}.json"
+        ref = _point_mean(folder / codings["stage 1"])
+        for label, file in sorted(codings.items(), key=lambda kv: (kv[0] != "stage 1", kv[0])):
+            m = _point_mean(folder / file)
+            cells = [f"{m[k]:.{d}f}" if k in m else "n/a" for k, _, d in present]
+            changes = [_signed(100 * (m["swd"] / ref["swd"] - 1)), _signed(m["niqe"] - ref["niqe"], "", 2),
+                       _signed(m["psnr-rgb"] - ref["psnr-rgb"], " dB", 2)] if label != "stage 1" else ["", "", ""]
+            lmbda = point.split("=", 1)[1].split(",")[0]
+            rows.append(f"| {lmbda} | {label} | " + " | ".join(cells + changes) + " |")
+    return "\n".join(rows)
+
+
 FUNCTIONS = {f.__name__: f for f in (points, point, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
-                                     lvalue, budget, coders, spread)}
+                                     lvalue, budget, coders, spread, gan)}
 
 
 # ---------------------------------------------------------------------------- pages
