@@ -426,7 +426,7 @@ class Runner:
                 continue
             self.log(f"{suffix or cfg['name']}: evaluating {label} on {len(data)} images")
             rows, points[label] = codec_point(make(), data, metrics)
-            report.write_results_json(path, cfg["name"], self.describe(f"nc {cfg['codec']['use']} {suffix} {label}".strip()),
+            report.write_results_json(path, cfg["name"], self.describe(" ".join(filter(None, ("nc", cfg["codec"]["use"], suffix, label)))),
                                       [points[label]], per_image=rows)
         return points
 

@@ -76,19 +76,21 @@ def objectives(name: str):
 class ConditionalPatchDiscriminator(nn.Module):
     """One logit per patch of ``x``, conditioned on the quantized latent ``y_hat``."""
 
-    def __init__(self, latent_channels: int, widths: tuple[int, ...] = (64, 128, 256, 512), context: int = 12):
+    def __init__(self, latent_channels: int, widths: tuple[int, ...] = (64, 128, 256, 512), context: int = 12,
+                 normalise: bool = True):
         super().__init__()
         if latent_channels < 1 or context < 1 or not widths or min(widths) < 1:
             raise ValueError("latent_channels, context and every width must be positive")
-        self.context = spectral_norm(nn.Conv2d(latent_channels, context, 3, padding=1))
+        sn = spectral_norm if normalise else (lambda m: m)  # noqa: E731
+        self.context = sn(nn.Conv2d(latent_channels, context, 3, padding=1))
         layers: list[nn.Module] = []
         cin = 3 + context
         for i, width in enumerate(widths):
             last = i == len(widths) - 1  # keeps the patch grid: 3x3, stride 1
             conv = nn.Conv2d(cin, width, 3, padding=1) if last else nn.Conv2d(cin, width, 4, stride=2, padding=1)
-            layers += [spectral_norm(conv), nn.LeakyReLU(0.2)]
+            layers += [sn(conv), nn.LeakyReLU(0.2)]
             cin = width
-        layers.append(spectral_norm(nn.Conv2d(cin, 1, 1)))
+        layers.append(sn(nn.Conv2d(cin, 1, 1)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:

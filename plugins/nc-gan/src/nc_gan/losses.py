@@ -37,7 +37,8 @@ class RateDistortionPerception(Loss, nn.Module):
                  adversarial: Literal["non-saturating", "least-squares", "hinge"] = "non-saturating",
                  perceptual: Metric | None = None, perceptual_weight: float = 1.0,
                  discriminator_lr: float = 1e-4, discriminator_lr_drop: tuple[float, float] = (1.0, 1.0),
-                 discriminator_widths: tuple[int, ...] = (32, 64, 128, 256), freeze: bool = True):
+                 discriminator_widths: tuple[int, ...] = (32, 64, 128, 256), spectral_norm: bool = True,
+                 freeze: bool = True):
         nn.Module.__init__(self)
         if not lmbda > 0 or not weight >= 0 or not perceptual_weight >= 0 or not discriminator_lr > 0:
             raise ValueError("lmbda and discriminator_lr must be positive, weight and perceptual_weight >= 0")
@@ -49,7 +50,7 @@ class RateDistortionPerception(Loss, nn.Module):
         self.scale = float(getattr(distortion, "loss_scale", 1.0))
         self.d_loss, self.g_loss = objectives(adversarial)
         self.d_lr, self.d_drop = float(discriminator_lr), tuple(discriminator_lr_drop)
-        self.widths, self.freeze = tuple(discriminator_widths), bool(freeze)
+        self.widths, self.spectral_norm, self.freeze = tuple(discriminator_widths), bool(spectral_norm), bool(freeze)
         self.discriminator: ConditionalPatchDiscriminator | None = None
 
     @staticmethod
@@ -67,7 +68,8 @@ class RateDistortionPerception(Loss, nn.Module):
         if self.discriminator is None:
             with torch.random.fork_rng(devices=[]):  # the same initial weights whatever ran before
                 torch.manual_seed(0)
-                disc = ConditionalPatchDiscriminator(codec.transform.latent_channels, self.widths)
+                disc = ConditionalPatchDiscriminator(codec.transform.latent_channels, self.widths,
+                                                     normalise=self.spectral_norm)
             self.discriminator = disc.to(next(codec.parameters()).device)
         return [Player("discriminator", list(self.discriminator.parameters()), self._discriminator_step,
                        self.d_lr, self.d_drop)]
@@ -83,8 +85,9 @@ class RateDistortionPerception(Loss, nn.Module):
     def _discriminator_step(self, x, output, codec):
         fake, _ = self._fake(x, output, codec)
         y_hat = output["y_hat"].detach()
-        loss = self.d_loss(self.discriminator(x, y_hat), self.discriminator(fake.detach(), y_hat))
-        return loss, {"d_loss": loss.item()}
+        d_real, d_fake = self.discriminator(x, y_hat), self.discriminator(fake.detach(), y_hat)
+        loss = self.d_loss(d_real, d_fake)
+        return loss, {"d_loss": loss.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
 
     def __call__(self, x, output, codec: LearnedCodec):
         n, _, h, w = x.shape
