@@ -66,3 +66,9 @@ def test_discriminator_patches_conditioning_and_spectral_norm():
             assert hasattr(module, "parametrizations") and "weight" in module.parametrizations
     with pytest.raises(ValueError, match="must be positive"):
         ConditionalPatchDiscriminator(0)
+
+
+def test_discriminator_without_spectral_norm_has_plain_convolutions():
+    disc = ConditionalPatchDiscriminator(latent_channels=16, widths=(8, 16), normalise=False)
+    convs = [m for m in disc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4 and not any(hasattr(m, "parametrizations") for m in convs)

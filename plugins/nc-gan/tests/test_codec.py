@@ -155,3 +155,38 @@ def test_the_loss_needs_a_generative_codec():
         loss.players(codec)
     with pytest.raises(PipelineError, match="not a training distortion"):
         build({"use": "rate-distortion-perception", "distortion": "bpp", "lmbda": 0.01}, "loss")
+
+
+def test_feature_matching_adds_the_discriminator_feature_distance():
+    """``loss(fm=w) - loss(fm=0) == w * mean_i b_i * mean_layers |D_l(x_hat_b_i) - D_l(x_i)|``,
+    the activations read by hooks on the discriminator's hidden layers (no spectral norm: its power
+    iteration would move the weights between forward passes)."""
+    torch.manual_seed(0)
+    codec = build(SPEC, "codec").train()
+    x = torch.rand(2, 3, 32, 32)
+    out = codec(x)
+    values = {}
+    for w in (0.0, 3.0):
+        loss = build({"use": "rate-distortion-perception", "distortion": "mse", "lmbda": 0.01,
+                      "discriminator_widths": [8, 8], "spectral_norm": False, "feature_matching": w}, "loss")
+        loss.players(codec)
+        torch.manual_seed(1)  # the same realism levels b
+        values[w], logs = loss(x, dict(out), codec)
+    torch.manual_seed(1)
+    beta = torch.rand(2).sqrt()
+    fake = codec.realistic({k: out[k].detach() for k in ("x_hat", "y_hat")}, beta)
+    acts = []
+    hooks = [m.register_forward_hook(lambda m, i, o: acts.append(o)) for m in loss.discriminator.net
+             if isinstance(m, torch.nn.LeakyReLU)]
+    with torch.no_grad():
+        loss.discriminator(fake, out["y_hat"]), loss.discriminator(x, out["y_hat"])
+    for h in hooks:
+        h.remove()
+    half = len(acts) // 2
+    per_image = sum((f - r).abs().mean(dim=(1, 2, 3)) for f, r in zip(acts[:half], acts[half:])) / half
+    expected = float((beta * per_image).mean())
+    assert logs["feature_matching"] == pytest.approx(expected, rel=1e-5) and expected > 0
+    assert float(values[3.0] - values[0.0]) == pytest.approx(3.0 * expected, rel=1e-4)
+    with pytest.raises(PipelineError, match="feature_matching >= 0"):
+        build({"use": "rate-distortion-perception", "distortion": "mse", "lmbda": 0.01, "feature_matching": -1},
+              "loss")

@@ -81,6 +81,18 @@ def test_small_images_are_refused(photo):
         niqe.niqe(photo[:96, :150])
 
 
+def test_flat_blocks_are_left_out(photo):
+    """A flat block (a sky at a low JPEG quality) has no statistics: NIQE skips it, and an image
+    with fewer than two textured blocks is refused, not a division by zero."""
+    flat = photo[:192, :384].copy()
+    flat[:, 192:] = 128  # blocks 3 and 7 are flat; 2 and 6 see texture through the MSCN window
+    with_flat, _ = niqe.image_features(flat)
+    assert np.isnan(with_flat[[3, 7]]).all() and not np.isnan(with_flat[[0, 1, 2, 4, 5, 6]]).any()
+    assert np.isfinite(niqe.niqe(flat))
+    with pytest.raises(ValueError, match="not flat"):
+        niqe.niqe(np.full((192, 288, 3), 77, np.uint8))
+
+
 def test_niqe_is_a_no_reference_metric(photo):
     metric = build({"use": "niqe"}, "metric")
     assert metric.per_image and not metric.higher_is_better

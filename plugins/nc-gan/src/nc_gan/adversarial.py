@@ -93,8 +93,18 @@ class ConditionalPatchDiscriminator(nn.Module):
         layers.append(sn(nn.Conv2d(cin, 1, 1)))
         self.net = nn.Sequential(*layers)
 
+    def features(self, x: torch.Tensor, y_hat: torch.Tensor) -> list[torch.Tensor]:
+        """Every hidden layer's activations, then the logits ``N x 1 x h x w``, of images ``x``
+        (``N x 3 x H x W``) given ``y_hat`` (feature matching compares the hidden ones)."""
+        c = F.leaky_relu(self.context(y_hat), 0.2)
+        h = torch.cat([x, F.interpolate(c, size=x.shape[-2:], mode="nearest")], dim=1)
+        out = []
+        for layer in self.net:
+            h = layer(h)
+            if not isinstance(layer, nn.Conv2d):
+                out.append(h)
+        return out + [h]
+
     def forward(self, x: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
         """Logits ``N x 1 x h x w`` of images ``x`` (``N x 3 x H x W``) given ``y_hat``."""
-        c = F.leaky_relu(self.context(y_hat), 0.2)
-        c = F.interpolate(c, size=x.shape[-2:], mode="nearest")
-        return self.net(torch.cat([x, c], dim=1))
+        return self.features(x, y_hat)[-1]

@@ -3,6 +3,8 @@ level of Agustsson et al. 2023):
 
     loss = R + lmbda * scale * D(x, x_hat_b) + perceptual_weight * P(x, x_hat_b)
            + weight * mean_i b_i * g(D(x_hat_b_i | y_hat_i))
+           + feature_matching * mean_i b_i * FM_i
+
 
 ``x_hat_b`` the codec's reconstruction at realism ``b`` (one level per image, drawn with
 density ``2b`` on [0, 1]: the levels where the adversarial term acts are drawn more often),
@@ -11,6 +13,12 @@ discriminator (:mod:`nc_gan.adversarial`), trained as a second player with its o
 rate and step drop. With ``freeze`` (stage 2) only the realism branch trains: the analysis
 transform, the entropy model and the base synthesis keep stage 1's weights, so the bitstream,
 and the realism-0 image, are stage 1's exactly; the rate is then a constant, logged only.
+
+``FM_i`` is pix2pixHD's feature matching (Wang et al. 2018): the mean absolute difference of the
+discriminator's hidden activations on ``x_hat_b_i`` and on ``x_i``, averaged over its layers. It
+is a perceptual distortion learned by the discriminator, so it needs no weights file, and it
+steadies the adversarial game where the generator alone would find one pattern that fools
+``D`` everywhere.
 """
 
 from __future__ import annotations
@@ -38,14 +46,16 @@ class RateDistortionPerception(Loss, nn.Module):
                  perceptual: Metric | None = None, perceptual_weight: float = 1.0,
                  discriminator_lr: float = 1e-4, discriminator_lr_drop: tuple[float, float] = (1.0, 1.0),
                  discriminator_widths: tuple[int, ...] = (32, 64, 128, 256), spectral_norm: bool = True,
-                 freeze: bool = True):
+                 feature_matching: float = 0.0, freeze: bool = True):
         nn.Module.__init__(self)
-        if not lmbda > 0 or not weight >= 0 or not perceptual_weight >= 0 or not discriminator_lr > 0:
-            raise ValueError("lmbda and discriminator_lr must be positive, weight and perceptual_weight >= 0")
+        if not lmbda > 0 or not discriminator_lr > 0 or not min(weight, perceptual_weight, feature_matching) >= 0:
+            raise ValueError("lmbda and discriminator_lr must be positive, weight, perceptual_weight and "
+                             "feature_matching >= 0")
         for metric in (distortion, perceptual):
             if metric is not None and type(metric).distortion is Metric.distortion:
                 raise ValueError(f"metric {metric.name!r} is not a training distortion")
         self.lmbda, self.weight, self.perceptual_weight = float(lmbda), float(weight), float(perceptual_weight)
+        self.feature_matching = float(feature_matching)
         self.distortion, self.perceptual = distortion, perceptual
         self.scale = float(getattr(distortion, "loss_scale", 1.0))
         self.d_loss, self.g_loss = objectives(adversarial)
@@ -94,15 +104,24 @@ class RateDistortionPerception(Loss, nn.Module):
         fake, beta = self._fake(x, output, codec)
         bpp = losses.rate_bits(output["likelihoods"]) / (n * h * w)
         dist = self.distortion.distortion(x, fake)
-        logits = self.discriminator(fake, output["y_hat"].detach())
+        y_hat = output["y_hat"].detach()
+        *hidden, logits = self.discriminator.features(fake, y_hat)
         adv = torch.stack([self.g_loss(logits[i]) for i in range(n)])
         adv = (beta * adv).mean()
         loss = self.lmbda * self.scale * dist + self.weight * adv + (0 if self.freeze else bpp)
-        logs = {"loss": loss.item(), "bpp": bpp.item(), self.distortion.name: dist.item(), "g_adv": adv.item()}
+        logs = {"bpp": bpp.item(), self.distortion.name: dist.item(), "g_adv": adv.item()}
+        if self.feature_matching > 0:
+            with torch.no_grad():
+                real = self.discriminator.features(x, y_hat)[:-1]
+            fm = sum((f - r).abs().flatten(1).mean(1) for f, r in zip(hidden, real)) / len(real)
+            fm = (beta * fm).mean()
+            loss = loss + self.feature_matching * fm
+            logs["feature_matching"] = fm.item()
         if self.perceptual is not None:
             perceptual = self.perceptual.distortion(x, fake)
             loss = loss + self.perceptual_weight * perceptual
             logs[self.perceptual.name] = perceptual.item()
+        logs["loss"] = loss.item()
         if self.distortion.name == "mse":
             logs["psnr"] = -10 * math.log10(max(dist.item(), 1e-12))
         return loss, logs

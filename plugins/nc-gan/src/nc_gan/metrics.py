@@ -130,7 +130,7 @@ def sliced_wasserstein_distance(originals: Sequence[np.ndarray], decoded: Sequen
 def _tensor(image: np.ndarray) -> torch.Tensor:
     if image.dtype != np.uint8 or image.ndim != 3:
         raise ValueError(f"expected uint8 H x W x C images, got {image.dtype} {image.shape}")
-    return torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255
+    return torch.from_numpy(image.astype(np.float64)).permute(2, 0, 1)[None] / 255  # a copy: PIL arrays are read-only
 
 
 class SlicedWasserstein(Metric):

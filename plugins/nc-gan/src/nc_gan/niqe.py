@@ -39,6 +39,9 @@ _SHAPES = np.arange(0.2, 10.0005, 0.001)  # the moment-matching grid of the shap
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (-1, 1))
 
 
+FLAT = 1e-6  # MSCN coefficients below this, in a whole block, are a flat block
+
+
 def _window() -> np.ndarray:
     x = np.arange(7) - 3
     g = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * (7 / 6) ** 2))
@@ -67,14 +70,19 @@ def _ratios() -> tuple[np.ndarray, np.ndarray]:
 
 
 def ggd_fit(x: np.ndarray) -> tuple[float, float]:
-    """Generalised Gaussian by moment matching: ``(shape, deviation)``."""
+    """Generalised Gaussian by moment matching: ``(shape, deviation)``; NaNs for all zeros."""
     sigma_sq = float(np.mean(x * x))
+    if sigma_sq == 0:
+        return math.nan, math.nan
     rho = sigma_sq / float(np.mean(np.abs(x))) ** 2
     return float(_SHAPES[np.argmin(np.abs(rho - _ratios()[0]))]), math.sqrt(sigma_sq)
 
 
 def aggd_fit(x: np.ndarray) -> tuple[float, float, float]:
-    """Asymmetric generalised Gaussian: ``(shape, left deviation, right deviation)``."""
+    """Asymmetric generalised Gaussian: ``(shape, left deviation, right deviation)``; NaNs for
+    all zeros."""
+    if not np.any(x):
+        return math.nan, math.nan, math.nan
     left = math.sqrt(float(np.mean(x[x < 0] ** 2))) if np.any(x < 0) else 0.0
     right = math.sqrt(float(np.mean(x[x > 0] ** 2))) if np.any(x > 0) else 0.0
     g = left / right if right > 0 else 0.0
@@ -84,7 +92,10 @@ def aggd_fit(x: np.ndarray) -> tuple[float, float, float]:
 
 
 def block_features(block: np.ndarray) -> list[float]:
-    """The 18 features of one block of MSCN coefficients."""
+    """The 18 features of one block of MSCN coefficients (NaNs where the block, or a product of
+    neighbours, is all zeros: a flat block, e.g. a sky at a low JPEG quality, has no statistics)."""
+    if np.abs(block).max() < FLAT:  # rounding residue of a constant luminance, not texture
+        return [math.nan] * 18
     shape, deviation = ggd_fit(block.ravel())
     feats = [shape, deviation]
     for dy, dx in _SHIFTS:
@@ -121,12 +132,17 @@ def image_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.hstack([np.array(f) for f in per_scale]), sharpness
 
 
+def _textured(feats: np.ndarray) -> np.ndarray:
+    """The blocks whose features are defined (flat blocks are left out, as BasicSR's NIQE does)."""
+    return feats[~np.isnan(feats).any(axis=1)]
+
+
 def fit_pristine(images) -> dict[str, np.ndarray]:
     """The pristine model of an iterable of uint8 images: ``{"mean", "cov", "blocks"}``."""
     kept = []
     for image in images:
         feats, sharpness = image_features(image)
-        kept.append(feats[sharpness > SHARPNESS_THRESHOLD * sharpness.max()])
+        kept.append(_textured(feats[sharpness > SHARPNESS_THRESHOLD * sharpness.max()]))
     feats = np.vstack(kept)
     return {"mean": feats.mean(axis=0), "cov": np.cov(feats, rowvar=False), "blocks": np.array(len(feats))}
 
@@ -140,9 +156,10 @@ def pristine() -> tuple[np.ndarray, np.ndarray]:
 def niqe(image: np.ndarray, model: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """NIQE of a uint8 image against ``model`` (``(mean, cov)``; default: the shipped one)."""
     mean, cov = model if model is not None else pristine()
-    feats, _ = image_features(image)
+    feats = _textured(image_features(image)[0])
     if len(feats) < 2:
-        raise ValueError(f"NIQE needs at least two {BLOCK}x{BLOCK} blocks, got an image of {image.shape[:2]}")
+        raise ValueError(f"NIQE needs at least two {BLOCK}x{BLOCK} blocks that are not flat, got an image of "
+                         f"{image.shape[0]}x{image.shape[1]} with {len(feats)}")
     d = mean - feats.mean(axis=0)
     return float(math.sqrt(max(float(d @ np.linalg.pinv((cov + np.cov(feats, rowvar=False)) / 2) @ d), 0.0)))
 
