@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import write_json  # noqa: E402
 
 from nc_core import container  # noqa: E402
-from nc_core.imaging import read_image, write_image  # noqa: E402
+from nc_core.imaging import read_image  # noqa: E402
 from nc_core.models import load_model  # noqa: E402
 from nc_core.pipeline import build  # noqa: E402
 
@@ -97,20 +97,21 @@ def main() -> None:
         tiles = [("original", image[top:top + CROP, left:left + CROP])]
         tiles += [(f"{k} ({sizes[k]} B)", v[top:top + CROP, left:left + CROP]) for k, v in decoded.items()]
         strip(tiles).save(args.out / f"crops-{name}.png")
-        for k, v in decoded.items():
-            write_image(args.out / f"{name}-{k.replace(' ', '-').replace('=', '')}.png", v[top:top + CROP, left:left + CROP])
         record = {"image": name, "crop": [top, left, CROP], "nc_bytes": len(data),
                   "sizes": sizes, "bpp": {k: 8 * s / pixels for k, s in sizes.items()},
                   "psnr": {k: float(10 * np.log10(255**2 / np.mean((v.astype(float) - image) ** 2)))
                            for k, v in decoded.items()}}
         records.append(record)
-        rows.append(f"| {name} | " + " | ".join(f"{k}: {s} B, {record['bpp'][k]:.3f} bpp, {record['psnr'][k]:.2f} dB"
-                                                 for k, s in sizes.items()) + " |")
+        cells = [("q=" + k.partition(" q=")[2] + ": " if " q=" in k else "")
+                 + f"{s} B, {record['bpp'][k]:.3f} bpp, {record['psnr'][k]:.2f} dB" for k, s in sizes.items()]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
     md = [f"Crops ({CROP} px, the most detailed square of each image) at matched bytes, model {args.point.name}: "
           "stage 1 and stage 2 code the same bits (stage 2's file is checked to hold stage 1's streams); JPEG and "
           "WebP at the quality whose whole-image file is closest in size.", "",
-          "| image | sizes, rates and PSNR of the whole image |", "|---|---|", *rows, ""]
+          "Each cell: the whole image's file size, rate and PSNR.", "",
+          "| image | " + " | ".join(k.partition(" q=")[0].replace("WEBP", "WebP") for k in records[0]["sizes"]) + " |",
+          "|---" * (len(records[0]["sizes"]) + 1) + "|", *rows, ""]
     md += [f"![{r['image']}](crops-{r['image']}.png)" for r in records]
     (args.out / "crops.md").write_text("\n".join(md) + "\n")
     write_json(args.json, point=str(args.point), crops=records)

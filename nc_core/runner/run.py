@@ -404,12 +404,14 @@ class Runner:
         """``(label, make_codec)`` of every other coding a lossy model is evaluated with: each
         earlier training stage's model (``stage1``, ...: ``train.then``) and each
         ``evaluate.variants`` entry (the decoder built another way, the same weights)."""
-        stages = [(STAGE_DIR.format(k), lambda d=sub / STAGE_DIR.format(k): models.load_model(d))
-                  for k in range(1, len(cfg.get("train", {}).get("then", [])) + 1)]
+        def stage(name):
+            return models.load_model(sub / name)
 
         def variant(config):
             return models.load_state(models.build_codec(config), sub / models.MODEL).eval()
 
+        names = [STAGE_DIR.format(k) for k in range(1, len(cfg.get("train", {}).get("then", [])) + 1)]
+        stages = [(name, lambda n=name: stage(n)) for name in names]
         variants = [(label, lambda c=config: variant(c)) for label, config in self.pipeline.variants(cfg)[1:]]
         return stages + variants
 
