@@ -1,0 +1,178 @@
+"""Video datasets: real clips from a folder (``video-folder``) and synthetic camera motion over
+still photographs (``camera-motion``).
+
+A video dataset yields *sequences* for evaluation, each ``(name, frames)`` with ``frames`` an
+iterator of uint8 ``H x W x 3`` RGB frames (streamed: a long clip is never held whole), and
+training *clips* ``N x T x 3 x P x P`` in [0, 1] from ``batches(seed)``: ``T = clip`` frames in
+a row, one random ``P x P`` crop window (the same for every frame), random horizontal flips.
+``images()`` yields every sequence's frames as images (``name/000000``), so an image codec can
+train or evaluate on video frames.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nc_core import files, imaging
+from nc_core.contracts import Dataset
+from nc_video.io import VIDEO_SUFFIXES, read_frames, video_info
+
+
+class VideoDataset(Dataset):
+    """The contract of :mod:`nc_video`'s datasets (see the module docstring)."""
+
+    def sequences(self) -> Iterator[tuple[str, Iterator[np.ndarray]]]:
+        raise NotImplementedError
+
+    def images(self) -> Iterator[tuple[str, np.ndarray]]:
+        for name, frames in self.sequences():
+            for i, frame in enumerate(frames):
+                yield f"{name}/{i:06d}", frame
+
+
+def _check(clip: int, patch: int, batch: int) -> None:
+    if clip < 2 or patch < 16 or batch < 1:
+        raise ValueError("clip must be >= 2 frames, patch >= 16 and batch >= 1")
+
+
+class VideoFolder(VideoDataset):
+    """Every video file (``.mp4``, ``.y4m``, ...) and every folder of PNG frames directly inside
+    ``path``, by name. ``frames`` caps each sequence (evaluation and training); training holds
+    the decoded frames of every sequence in memory (at most ``frames`` each)."""
+
+    name = "video-folder"
+
+    def __init__(self, path: str, frames: int | None = None, clip: int = 5, patch: int = 256, batch: int = 4):
+        _check(clip, patch, batch)
+        if frames is not None and frames < 1:
+            raise ValueError(f"frames must be positive, got {frames}")
+        self.path = files.expand_path(path)
+        if not self.path.is_dir():
+            raise ValueError(f"video folder {str(self.path)!r} does not exist")
+        self.sources = sorted(p for p in self.path.iterdir()
+                              if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+                              or (p.is_dir() and any(f.suffix.lower() == ".png" for f in p.iterdir())))
+        if not self.sources:
+            raise ValueError(f"no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) or PNG-frame folders in "
+                             f"{str(self.path)!r}")
+        self.frames, self.clip, self.patch, self.batch = frames, clip, patch, batch
+        self._cache: list[np.ndarray] | None = None
+
+    def sequences(self) -> Iterator[tuple[str, Iterator[np.ndarray]]]:
+        for source in self.sources:
+            yield source.stem, read_frames(source, limit=self.frames)
+
+    def info(self) -> list[tuple[str, int, int, int]]:
+        """``(name, width, height, frames)`` of every sequence (frames after the cap)."""
+        out = []
+        for source in self.sources:
+            w, h, n = video_info(source)
+            out.append((source.stem, w, h, min(n, self.frames or n)))
+        return out
+
+    def batches(self, seed: int) -> Iterator[torch.Tensor]:
+        if self._cache is None:
+            self._cache = [np.stack(list(frames)) for _, frames in self.sequences()]
+        usable = [s for s in self._cache if len(s) >= self.clip and min(s.shape[1:3]) >= self.patch]
+        if not usable:
+            raise ValueError(f"no sequence in {str(self.path)!r} has {self.clip} frames of at least "
+                             f"{self.patch}x{self.patch}")
+        rng = np.random.default_rng(seed)
+        t, p = self.clip, self.patch
+        while True:
+            out = np.empty((self.batch, t, p, p, 3), dtype=np.uint8)
+            for b in range(self.batch):
+                seq = usable[rng.integers(len(usable))]
+                start = rng.integers(len(seq) - t + 1)
+                top, left = rng.integers(seq.shape[1] - p + 1), rng.integers(seq.shape[2] - p + 1)
+                crop = seq[start:start + t, top:top + p, left:left + p]
+                out[b] = crop[:, :, ::-1] if rng.random() < 0.5 else crop
+            yield torch.from_numpy(out).permute(0, 1, 4, 2, 3).float().div_(255.0)
+
+
+class CameraMotion(VideoDataset):
+    """**Synthetic** clips: a virtual camera moves over the photographs in ``path`` (pans of up
+    to ``pan`` px per frame, zooms of up to ``zoom`` per frame, rotations of up to ``rotate``
+    degrees per frame, each drawn per clip), rendered by bilinear resampling. Real video has
+    occlusions, lighting changes and noise that this has not: it adds training material, it does
+    not replace real clips. ``count`` evaluation sequences of ``length`` frames at ``size``
+    (``[width, height]``) are drawn from ``seed``; their names start with ``synthetic-``."""
+
+    name = "camera-motion"
+
+    def __init__(self, path: str, clip: int = 5, patch: int = 256, batch: int = 4, pan: float = 6.0,
+                 zoom: float = 0.01, rotate: float = 0.5, count: int = 4, length: int = 32,
+                 size: tuple[int, int] = (256, 256), seed: int = 0):
+        _check(clip, patch, batch)
+        if pan < 0 or not 0 <= zoom < 0.2 or rotate < 0 or count < 1 or length < 1 or min(size) < 16:
+            raise ValueError("need pan >= 0, 0 <= zoom < 0.2, rotate >= 0, count >= 1, length >= 1 and a size "
+                             "of at least 16 px per side")
+        self.path = files.expand_path(path)
+        if not self.path.is_dir():
+            raise ValueError(f"image folder {str(self.path)!r} does not exist")
+        self.files = sorted(f for f in self.path.iterdir() if f.suffix.lower() in imaging.IMAGE_SUFFIXES)
+        if not self.files:
+            raise ValueError(f"no images in {str(self.path)!r}")
+        self.clip, self.patch, self.batch = clip, patch, batch
+        self.pan, self.zoom, self.rotate = float(pan), float(zoom), float(rotate)
+        self.count, self.length, self.size, self.seed = count, length, (int(size[0]), int(size[1])), seed
+        self._photos: list[torch.Tensor] | None = None
+
+    @property
+    def photos(self) -> list[torch.Tensor]:
+        if self._photos is None:
+            self._photos = [torch.from_numpy(imaging.load_rgb(f)).permute(2, 0, 1).float().div_(255.0)
+                            for f in self.files]
+        return self._photos
+
+    def render(self, rng: np.random.Generator, frames: int, width: int, height: int) -> torch.Tensor:
+        """``frames x 3 x height x width`` of one random camera path over one random photo."""
+        photo = self.photos[rng.integers(len(self.photos))]
+        ph, pw = photo.shape[-2:]
+        vx, vy = rng.uniform(-self.pan, self.pan, 2)
+        dz = rng.uniform(-self.zoom, self.zoom)
+        dr = math.radians(rng.uniform(-self.rotate, self.rotate))
+        # the whole path (with its zoom-out and rotation) must stay inside the photo
+        zooms = (1 + dz) ** np.arange(frames)
+        reach = max(1.0, float((1 / zooms).max())) * math.hypot(width, height) / 2
+        travel_x, travel_y = abs(vx) * (frames - 1), abs(vy) * (frames - 1)
+        if 2 * (reach + travel_x) >= pw or 2 * (reach + travel_y) >= ph:
+            vx, vy, travel_x, travel_y = 0.0, 0.0, 0.0, 0.0  # a small photo: zoom and rotate only
+            reach = min(reach, (min(pw, ph) - 2) / 2)
+        cx = rng.uniform(reach + travel_x, pw - reach - travel_x) - vx * (frames - 1) / 2
+        cy = rng.uniform(reach + travel_y, ph - reach - travel_y) - vy * (frames - 1) / 2
+        ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32) - (height - 1) / 2,
+                                torch.arange(width, dtype=torch.float32) - (width - 1) / 2, indexing="ij")
+        grids = []
+        for t in range(frames):
+            angle, scale = dr * t, 1 / zooms[t]
+            c, s = math.cos(angle) * scale, math.sin(angle) * scale
+            px = cx + vx * t + c * xs - s * ys
+            py = cy + vy * t + s * xs + c * ys
+            grids.append(torch.stack([2 * px / (pw - 1) - 1, 2 * py / (ph - 1) - 1], dim=-1))
+        out = F.grid_sample(photo[None].expand(frames, -1, -1, -1), torch.stack(grids), mode="bilinear",
+                            padding_mode="border", align_corners=True)
+        return out.clamp_(0, 1)
+
+    def sequences(self) -> Iterator[tuple[str, Iterator[np.ndarray]]]:
+        rng = np.random.default_rng(self.seed)
+        width, height = self.size
+        for i in range(self.count):
+            clip = self.render(rng, self.length, width, height)
+            frames = (clip.mul(255).round().byte().permute(0, 2, 3, 1).numpy())
+            yield f"synthetic-{i:03d}", iter(list(frames))
+
+    def batches(self, seed: int) -> Iterator[torch.Tensor]:
+        rng = np.random.default_rng(seed)
+        while True:
+            clips = [self.render(rng, self.clip, self.patch, self.patch) for _ in range(self.batch)]
+            # the same quantisation as real frames, so a model never sees values a file cannot hold
+            yield torch.stack(clips).mul_(255).round_().div_(255)
+
+
+DATASETS = [VideoFolder, CameraMotion]

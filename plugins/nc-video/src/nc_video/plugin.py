@@ -1,0 +1,10 @@
+"""Entry point ``video`` of the ``nc`` group."""
+
+from nc_core import hookimpl
+
+
+@hookimpl
+def nc_register_datasets():
+    from nc_video.datasets import DATASETS
+
+    return DATASETS

@@ -1,0 +1,75 @@
+"""The video datasets: sequences streamed in name order, training clips of the right shape
+whose frames are consecutive, and synthetic camera motion that really moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from nc_video.io import FrameWriter
+
+from nc_core.imaging import write_image
+from nc_core.pipeline import PipelineError, build
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (40, 300, 3), dtype=np.uint8)
+    with FrameWriter(root / "b-pan.mp4") as w:  # frame k = columns k*4 .. k*4 + 63 of base
+        for k in range(8):
+            w.write(np.ascontiguousarray(base[:, 4 * k:4 * k + 64]))
+    with FrameWriter(root / "a-frames") as w:
+        for k in range(3):
+            w.write(np.full((40, 64, 3), 10 * k, np.uint8))
+    (root / "notes.txt").write_text("not a video")
+    return root, base
+
+
+def test_video_folder_sequences_and_training_clips(folder):
+    root, base = folder
+    data = build({"use": "video-folder", "path": str(root), "frames": 6, "clip": 4, "patch": 32, "batch": 3},
+                 "dataset")
+    assert data.info() == [("a-frames", 64, 40, 3), ("b-pan", 64, 40, 6)]
+    seqs = {name: list(frames) for name, frames in data.sequences()}
+    assert [len(v) for v in seqs.values()] == [3, 6] and np.array_equal(seqs["b-pan"][5], base[:, 20:84])
+    assert next(iter(data.images()))[0] == "a-frames/000000"
+    clips = next(data.batches(seed=1))
+    assert clips.shape == (3, 4, 3, 32, 32) and 0 <= clips.min() and clips.max() <= 1
+    for clip in clips:  # only b-pan has 4 frames: consecutive frames are the pan, 4 px apart
+        a, b = clip[0], clip[1]
+        assert torch.equal(a[..., 4:], b[..., :-4]) or torch.equal(a[..., :-4], b[..., 4:])  # flipped or not
+    assert torch.equal(next(data.batches(seed=1)), clips)
+
+
+def test_video_folder_errors(folder, tmp_path):
+    root, _ = folder
+    with pytest.raises(PipelineError, match="does not exist"):
+        build({"use": "video-folder", "path": str(tmp_path / "none")}, "dataset")
+    with pytest.raises(PipelineError, match="no videos"):
+        build({"use": "video-folder", "path": str(tmp_path)}, "dataset")
+    data = build({"use": "video-folder", "path": str(root), "clip": 9, "patch": 32}, "dataset")
+    with pytest.raises(ValueError, match="no sequence .* has 9 frames"):
+        next(data.batches(0))
+
+
+def test_camera_motion_moves_a_photo(tmp_path):
+    photo = np.random.default_rng(2).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    write_image(tmp_path / "p.png", photo)
+    data = build({"use": "camera-motion", "path": str(tmp_path), "pan": 5, "zoom": 0, "rotate": 0, "count": 2,
+                  "length": 4, "size": [48, 32], "clip": 3, "patch": 40, "batch": 2, "seed": 7}, "dataset")
+    seqs = list(data.sequences())
+    assert [name for name, _ in seqs] == ["synthetic-000", "synthetic-001"]
+    frames = list(seqs[0][1])
+    assert len(frames) == 4 and frames[0].shape == (32, 48, 3) and frames[0].dtype == np.uint8
+    assert not np.array_equal(frames[0], frames[1])  # the camera moved
+    clips = next(data.batches(seed=0))
+    assert clips.shape == (2, 3, 3, 40, 40)
+    assert torch.equal(clips, (clips * 255).round() / 255)  # values a uint8 file can hold
+    again = [list(f) for _, f in build({"use": "camera-motion", "path": str(tmp_path), "pan": 5, "zoom": 0,
+                                        "rotate": 0, "count": 2, "length": 4, "size": [48, 32], "seed": 7},
+                                       "dataset").sequences()]
+    assert all(np.array_equal(a, b) for a, b in zip(again[0], frames))
+    with pytest.raises(PipelineError, match="zoom < 0.2"):
+        build({"use": "camera-motion", "path": str(tmp_path), "zoom": 0.5}, "dataset")
