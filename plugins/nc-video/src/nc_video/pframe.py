@@ -1,0 +1,122 @@
+"""The P-frame coder of the scale-space-flow codec (Agustsson et al. 2020), with Yang et al.'s
+scale between prediction and residual as an option.
+
+One P-frame given the previous decoded frame ``ref``:
+
+1. *Motion.* ``y_m = g_a^m([x, ref])`` is quantized and coded under its own hyperprior entropy
+   model (any registered one); ``g_s^m(y_m_hat)`` gives the scale-space flow ``(dx, dy, s)``
+   (and, with ``scale_mediated``, a per-pixel log-scale ``log sigma``).
+2. *Prediction.* ``x_bar = warp(ref, flow)``, trilinear over ``ref``'s Gaussian scale space
+   (:mod:`nc_video.warp`).
+3. *Residual.* ``y_r = g_a^r((x - x_bar) / sigma)`` is coded under a second hyperprior;
+   ``x_hat = x_bar + sigma * g_s^r(y_r_hat)`` (``sigma = 1`` for plain SSF). Yang et al.
+   (2021, "Hierarchical autoregressive modeling for neural video compression") show that
+   letting the motion branch scale the residual helps where the prediction is poor.
+
+The transforms are SSF's: four 5x5 stride-2 convolutions with ReLU (stride 16) and their
+transposes. The flow decoder's last layer starts at zero, so an untrained coder predicts
+``x_bar = ref`` (no motion, no blur, ``sigma = 1``).
+
+Encoding returns the symbols to code (motion first, then residual) and the decoder's
+reconstruction; the decoder-side computation (flow, warp, residual synthesis) runs with a
+fixed thread count in both, so the decoder rebuilds the encoder's frame exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from nc_core.coding import CodingDistribution
+from nc_core.contracts import Decoder, EntropyModel, Quantizer
+from nc_core.imaging import fixed_threads
+from nc_video.warp import warp
+
+STRIDE = 16
+Pairs = list[tuple[np.ndarray, CodingDistribution]]
+
+
+def _analysis(cin: int, n: int, m: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c in (cin, n, n):
+        layers += [nn.Conv2d(c, n, 5, stride=2, padding=2), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, nn.Conv2d(n, m, 5, stride=2, padding=2))
+
+
+def _synthesis(m: int, n: int, cout: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c in (m, n, n):
+        layers += [nn.ConvTranspose2d(c, n, 5, stride=2, padding=2, output_padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, nn.ConvTranspose2d(n, cout, 5, stride=2, padding=2, output_padding=1))
+
+
+class PFrameCoder(nn.Module):
+    """Motion and residual coding of one frame against a reference (see the module docstring).
+
+    ``channels`` / ``latent``: hidden and latent channels of both branches; ``levels`` and
+    ``sigma0``: the scale-space volume; ``scale_mediated``: Yang et al.'s residual scale.
+    """
+
+    def __init__(self, motion_entropy: EntropyModel, residual_entropy: EntropyModel, quantizer: Quantizer,
+                 channels: int = 128, latent: int = 192, levels: int = 5, sigma0: float = 1.5,
+                 scale_mediated: bool = False):
+        super().__init__()
+        if channels < 1 or latent < 1 or levels < 1 or not sigma0 > 0:
+            raise ValueError("channels, latent and levels must be positive, sigma0 > 0")
+        self.levels, self.sigma0, self.scale_mediated = int(levels), float(sigma0), bool(scale_mediated)
+        self.quantizer = quantizer
+        self.motion_analysis = _analysis(6, channels, latent)
+        self.motion_synthesis = _synthesis(latent, channels, 6 if scale_mediated else 3)
+        nn.init.zeros_(self.motion_synthesis[-1].weight)
+        nn.init.zeros_(self.motion_synthesis[-1].bias)
+        self.residual_analysis = _analysis(3, channels, latent)
+        self.residual_synthesis = _synthesis(latent, channels, 3)
+        self.motion_entropy = motion_entropy.bind(latent)
+        self.residual_entropy = residual_entropy.bind(latent)
+
+    def predict(self, ref: torch.Tensor, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x_bar, sigma)`` from the reference and the decoded motion latent."""
+        out = self.motion_synthesis(motion)
+        sigma = torch.exp(out[:, 3:].clamp(-4, 4)) if self.scale_mediated else torch.ones_like(ref[:, :1])
+        return warp(ref, out[:, :3], self.levels, self.sigma0), sigma
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Training pass (``N x 3 x H x W``, sides multiples of 16): ``(x_hat, likelihoods,
+        x_bar)``, likelihoods named ``motion-y``, ``motion-z``, ``residual-y``, ``residual-z``."""
+        motion, lm = self.motion_entropy(self.motion_analysis(torch.cat([x, ref], dim=1)), self.quantizer)
+        pred, sigma = self.predict(ref, motion)
+        res, lr = self.residual_entropy(self.residual_analysis((x - pred) / sigma), self.quantizer)
+        x_hat = pred + sigma * self.residual_synthesis(res)
+        likelihoods = {f"motion-{k}": v for k, v in lm.items()} | {f"residual-{k}": v for k, v in lr.items()}
+        return x_hat, likelihoods, pred
+
+    def update(self) -> None:
+        self.motion_entropy.update()
+        self.residual_entropy.update()
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, ref: torch.Tensor, seed: int) -> tuple[Pairs, torch.Tensor]:
+        """One frame (``1 x 3 x H x W``): the symbol groups in decode order and the decoder's
+        reconstruction (float, before rounding to pixels)."""
+        motion, mgroups = self.motion_entropy.encode(self.motion_analysis(torch.cat([x, ref], dim=1)),
+                                                     self.quantizer, seed)
+        with fixed_threads():
+            pred, sigma = self.predict(ref, motion.float())
+        res, rgroups = self.residual_entropy.encode(self.residual_analysis((x - pred) / sigma), self.quantizer,
+                                                    seed + 1)
+        with fixed_threads():
+            x_hat = pred + sigma * self.residual_synthesis(res.float())
+        return mgroups[0] + rgroups[0], x_hat
+
+    @torch.no_grad()
+    def decode(self, decoder: Decoder, ref: torch.Tensor, seed: int) -> torch.Tensor:
+        """The frame coded against ``ref`` (``1 x 3 x H x W``), read from an open decoder."""
+        h, w = ref.shape[-2:]
+        shape = (1, self.motion_synthesis[0].in_channels, h // STRIDE, w // STRIDE)
+        motion = self.motion_entropy.decode(decoder, shape, self.quantizer, seed)
+        with fixed_threads():
+            pred, sigma = self.predict(ref, motion.float())
+        res = self.residual_entropy.decode(decoder, shape, self.quantizer, seed + 1)
+        with fixed_threads():
+            return pred + sigma * self.residual_synthesis(res.float())
