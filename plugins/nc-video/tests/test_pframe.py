@@ -3,13 +3,12 @@ likelihood, and a chain of coded frames decodes to the encoder's reconstructions
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
+from nc_video.pframe import PFrameCoder
 
 from nc_core.coders import encode_all
 from nc_core.pipeline import build
-from nc_video.pframe import PFrameCoder
 
 
 def _coder(scale_mediated=False) -> PFrameCoder:
