@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from nc_video.io import FrameWriter
+from nc_core.frames import FrameWriter
 
 from nc_core.imaging import write_image
 from nc_core.pipeline import PipelineError, build

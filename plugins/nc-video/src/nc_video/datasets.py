@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from nc_core import files, imaging
 from nc_core.contracts import Dataset
-from nc_video.io import VIDEO_SUFFIXES, read_frames, video_info
+from nc_core.frames import VIDEO_SUFFIXES, read_frames, video_info
 
 
 class VideoDataset(Dataset):

@@ -1,5 +1,6 @@
-"""Reading and writing frame sequences: MP4 / Y4M / anything ffmpeg reads, and folders of PNG
-frames, through the ffmpeg binary inside the ``imageio-ffmpeg`` wheel (no system ffmpeg).
+"""Reading and writing frame sequences: folders of PNG frames, and MP4 / Y4M / anything ffmpeg
+reads through the ffmpeg binary inside the ``imageio-ffmpeg`` wheel (no system ffmpeg; an
+optional dependency: ``pip install nc-core[video]``, or any video plugin, brings it).
 
 Frames are uint8 ``H x W x 3`` RGB arrays, streamed one at a time: a sequence is never held
 in memory whole. YUV sources are converted to RGB with the BT.709 matrix, limited range (what
@@ -19,7 +20,6 @@ import subprocess
 from pathlib import Path
 from typing import Iterator
 
-import imageio_ffmpeg
 import numpy as np
 
 from nc_core import imaging
@@ -35,6 +35,11 @@ class VideoError(ValueError):
 
 
 def _ffmpeg() -> str:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise VideoError("reading or writing video files needs the imageio-ffmpeg wheel: pip install imageio-ffmpeg "
+                         "(PNG-frame folders need nothing)") from None
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
