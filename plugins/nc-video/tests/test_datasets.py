@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from nc_core.frames import FrameWriter
 
+from nc_core.frames import FrameWriter
 from nc_core.imaging import write_image
 from nc_core.pipeline import PipelineError, build
 
