@@ -435,6 +435,7 @@ class Player:
 class Loss(Component):
     """A training objective: ``loss(batch, output, codec) -> (scalar, {name: float})``.
 
+    ``batch(x)`` may reshape each training batch before the codec sees it (default: as is).
     ``model_parameters(codec)`` says which parameters the model's optimiser trains (default:
     all of the codec's; a second training stage may freeze some). ``players(codec)`` adds
     optimisers of their own (:class:`Player`, default none); a loss that owns networks (a
@@ -442,6 +443,11 @@ class Loss(Component):
     """
 
     kind = "loss"
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        """The training batch this objective trains on, from the dataset's (default: as is);
+        e.g. a video codec's first stage keeps the first two frames of each clip."""
+        return x
 
     def __call__(self, x: torch.Tensor, output: dict, codec: LearnedCodec) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError

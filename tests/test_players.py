@@ -91,3 +91,49 @@ def test_an_interrupted_two_player_run_resumes_exactly(tmp_path):
     parts, parts_loss = _train(tmp_path / "parts", steps=4, resume=True)
     for a, b in ((whole.state_dict(), parts.state_dict()), (whole_loss.state_dict(), parts_loss.state_dict())):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class FirstFrames(Loss):
+    """Trains on the first two frames of each clip, recording what the codec saw."""
+
+    name = "first-frames"
+
+    def __init__(self):
+        self.seen = []
+
+    def batch(self, x):
+        return x[:, :2]
+
+    def __call__(self, x, output, codec):
+        self.seen.append(tuple(x.shape))
+        loss = ((output["x_hat"] - x) ** 2).mean()
+        return loss, {"loss": loss.item()}
+
+
+class ClipCodec(TinyCodec):
+    def forward(self, x):
+        return {"x_hat": self.synthesis(self.analysis(x.flatten(0, 1))).view_as(x), "likelihoods": {}}
+
+
+def test_a_loss_chooses_the_part_of_each_batch_it_trains_on(tmp_path):
+    def clips(seed):
+        while True:
+            yield torch.rand(2, 5, 3, 8, 8)
+
+    loss = FirstFrames()
+    train(ClipCodec(), clips, loss, CONFIG | {"steps": 2}, tmp_path, seed=0, device=torch.device("cpu"),
+          resume=False, quiet=True, log=lambda *_: None)
+    assert loss.seen == [(2, 2, 3, 8, 8)] * 2
+
+
+def test_rate_distortion_on_clips_counts_every_frame():
+    from nc_core.pipeline import build
+
+    loss = build({"use": "rate-distortion", "distortion": "mse", "lmbda": 0.01}, "loss")
+    clip, noise = torch.rand(2, 3, 3, 8, 8), torch.rand(2, 3, 3, 8, 8) * 0.1
+    likelihoods = {"y": torch.full((2, 3, 4), 0.5)}  # 24 bits in all
+    value, logs = loss(clip, {"x_hat": clip + noise, "likelihoods": likelihoods}, None)
+    frames = {"x_hat": (clip + noise).flatten(0, 1), "likelihoods": likelihoods}
+    flat_value, flat_logs = loss(clip.flatten(0, 1), frames, None)
+    assert logs == flat_logs and float(value) == float(flat_value)
+    assert logs["bpp"] == 24 / (6 * 8 * 8)

@@ -13,7 +13,8 @@ class RateDistortion(Loss):
     """The rate-distortion Lagrangian ``lmbda * scale * D + R`` with R in bits per pixel.
 
     ``scale`` is the distortion metric's ``loss_scale`` (255^2 for MSE, 1 for MS-SSIM), so
-    ``lmbda`` values mean what they mean in CompressAI.
+    ``lmbda`` values mean what they mean in CompressAI. Clips (``N x T x 3 x H x W``) are
+    measured over all their frames: R in bits per pixel of every frame, D their mean.
     """
 
     name = "rate-distortion"
@@ -27,9 +28,11 @@ class RateDistortion(Loss):
         self.scale = float(getattr(distortion, "loss_scale", 1.0))
 
     def __call__(self, x, output, codec: LearnedCodec):
+        # a batch of clips (N x T x 3 x H x W, a video codec's) counts every frame's pixels
+        x, x_hat = x.reshape(-1, *x.shape[-3:]), output["x_hat"].reshape(-1, *x.shape[-3:])
         n, _, h, w = x.shape
         bpp = losses.rate_bits(output["likelihoods"]) / (n * h * w)
-        dist = self.distortion.distortion(x, output["x_hat"])
+        dist = self.distortion.distortion(x, x_hat)
         loss = self.lmbda * self.scale * dist + bpp
         logs = {"loss": loss.item(), "bpp": bpp.item(), self.distortion.name: dist.item()}
         if self.distortion.name == "mse":

@@ -96,7 +96,7 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
         for optimizer, base, drop_step, factor in optimizers.values():
             for group in optimizer.param_groups:
                 group["lr"] = base * (factor if step >= drop_step else 1.0)
-        x = next(batch_iter).to(device)
+        x = loss_fn.batch(next(batch_iter)).to(device)
         output = codec(x)
         logs = {}
         for player in players:  # e.g. the discriminator, on this step's reconstruction
