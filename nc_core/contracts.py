@@ -11,7 +11,9 @@ deriving from that subclass, and validation names the ones that fit.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator, Literal, Protocol, Sequence
+import io
+from itertools import chain
+from typing import Any, BinaryIO, ClassVar, Iterable, Iterator, Literal, Protocol, Sequence
 
 import attrs
 import numpy as np
@@ -21,6 +23,7 @@ from torch import nn
 from nc_core import container
 from nc_core.coding import CodingDistribution
 from nc_core.container import Payload
+from nc_core.sequence_file import SequenceReader, SequenceWriter
 
 __all__ = [
     "Component",
@@ -37,6 +40,9 @@ __all__ = [
     "Codec",
     "LearnedCodec",
     "LosslessCodec",
+    "VideoCodec",
+    "SequenceEncoder",
+    "SequenceDecoder",
     "Baseline",
     "Loss",
     "Player",
@@ -393,6 +399,98 @@ class LosslessCodec(Codec, nn.Module):
 
     def decompress(self, data: bytes) -> np.ndarray:
         return self.decompress_set(data)[0].transpose(1, 2, 0)
+
+
+class SequenceEncoder(Protocol):
+    def encode(self, frame: np.ndarray) -> tuple[bool, Payload, np.ndarray]:
+        """Code the next frame (uint8 ``H x W x 3``): ``(intra, payload, reconstruction)``, the
+        reconstruction being the frame the decoder will output (and predict from)."""
+
+
+class SequenceDecoder(Protocol):
+    def decode(self, intra: bool, payload: Payload) -> np.ndarray:
+        """The next decoded frame (uint8 ``H x W x 3``)."""
+
+
+class VideoCodec(Codec, nn.Module):
+    """A trainable low-latency codec of frame sequences: each frame is coded as it arrives,
+    from the frames already decoded (no look-ahead), an intra frame every ``intra_period``
+    frames (0: only the first), where decoding may start.
+
+    ``forward(clip)`` (float ``N x T x 3 x H x W`` in ``[0, 1]``) is the training pass over
+    whole clips with the prediction chain unrolled: ``{"x_hat": N x T x 3 x H x W,
+    "likelihoods": {name: tensor}}``. ``sequence_encoder(width, height)`` and
+    ``sequence_decoder(width, height)`` return the stateful coders of one sequence
+    (:class:`SequenceEncoder`, :class:`SequenceDecoder`); a decoder given an intra frame starts
+    afresh. ``compress_sequence`` / ``decompress_sequence`` wrap them in the sequence container
+    (:mod:`nc_core.sequence_file`), frame by frame: memory does not grow with the sequence.
+    """
+
+    intra_period: int
+
+    def __init__(self):
+        nn.Module.__init__(self)
+        self.register_load_state_dict_post_hook(container.forget_digest)
+
+    def update(self) -> None:
+        """Freeze coding tables after training (see :meth:`ProbabilityModel.update`)."""
+
+    def sequence_encoder(self, width: int, height: int) -> SequenceEncoder:
+        raise NotImplementedError
+
+    def sequence_decoder(self, width: int, height: int) -> SequenceDecoder:
+        raise NotImplementedError
+
+    def compress_sequence(self, frames: Iterable[np.ndarray], stream: BinaryIO, on_frame=None) -> int:
+        """Code ``frames`` into ``stream``; ``on_frame(frame, reconstruction, nbytes)`` sees each
+        frame as it is coded (evaluation). Returns the file's size in bytes."""
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            raise ValueError("no frames to code")
+        height, width = first.shape[:2]
+        writer = SequenceWriter(stream, self.name, container.codec_digest(self), [width, height])
+        encoder = self.sequence_encoder(width, height)
+        for k, frame in enumerate(chain([first], frames)):
+            if frame.shape != first.shape:
+                raise ValueError(f"frame {k} is {frame.shape[1]}x{frame.shape[0]}, the sequence {width}x{height}")
+            intra, payload, reconstruction = encoder.encode(frame)
+            nbytes = writer.write(intra, payload)
+            if on_frame is not None:
+                on_frame(frame, reconstruction, nbytes)
+        return writer.close()
+
+    def decompress_sequence(self, stream: BinaryIO, start: int = 0) -> Iterator[np.ndarray]:
+        """The decoded frames from frame ``start`` on (decoding begins at the intra frame at or
+        before it), one at a time. A damaged file raises :class:`nc_core.container.ContainerError`
+        at the first damaged frame, after every frame before it."""
+        reader = SequenceReader(stream)
+        if reader.name != self.name:
+            raise container.ContainerError(f"file was made by codec {reader.name!r}, not {self.name!r}")
+        if reader.digest != container.codec_digest(self):
+            raise container.ContainerError(f"file was made with other weights (weights {reader.digest.hex()}, "
+                                           f"this model {container.codec_digest(self).hex()})")
+        if len(reader.header) < 2 or not all(0 < v <= 1 << 16 for v in reader.header[:2]):
+            raise container.ContainerError("corrupt file (frame size)")
+        decoder = self.sequence_decoder(*reader.header[:2])
+        for k, intra, payload in reader.frames(start):
+            try:
+                frame = decoder.decode(intra, payload)
+            except container.ContainerError:
+                raise
+            except ValueError as exc:
+                raise container.ContainerError(f"corrupt compressed stream in frame {k} ({exc})") from None
+            if k >= start:
+                yield frame
+
+    def compress(self, image: np.ndarray) -> bytes:
+        """One image as a sequence of one intra frame."""
+        buf = io.BytesIO()
+        self.compress_sequence([image], buf)
+        return buf.getvalue()
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        return next(self.decompress_sequence(io.BytesIO(data)))
 
 
 class Baseline(Codec):

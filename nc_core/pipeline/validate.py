@@ -13,7 +13,7 @@ import re
 import warnings
 from typing import Any
 
-from nc_core.contracts import KINDS, LearnedCodec, LosslessCodec
+from nc_core.contracts import KINDS, LearnedCodec, LosslessCodec, VideoCodec
 from nc_core.pipeline.problems import KeyPath, Problem
 from nc_core.pipeline.schema import (
     OPTIONAL,
@@ -288,7 +288,7 @@ class Checker:
                     "missing required key 'train' (the pipeline has a train section)",
                     key=True,
                 )
-            if codec is not None and not issubclass(codec, (LearnedCodec, LosslessCodec)):
+            if codec is not None and not issubclass(codec, (LearnedCodec, LosslessCodec, VideoCodec)):
                 self.report(
                     ("codec",),
                     f"codec {codec.name!r} cannot be trained; remove the train section",

@@ -1,0 +1,119 @@
+"""The scale-space-flow video codec (``ssf``): intra frames from any registered image codec,
+P-frames from the scale-space-flow coder (:mod:`nc_video.pframe`) predicting each frame from
+the one decoded before it.
+
+Frames are coded in display order (low latency). Frame 0 and every ``intra_period``-th frame
+after it are intra frames (``intra_period: 0``: only frame 0), where a decoder may start. The
+reference a P-frame is predicted from is the previous *decoded* frame as pixels (uint8), as a
+decoder's frame buffer holds it, so encoder and decoder predict from identical references and
+the chain cannot drift. Frames are padded (replicated borders) to a multiple of 64 for the
+P-frame coder (its stride 16 and the hyperprior's 4) and cropped back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nc_core.coders import encode_all
+from nc_core.coding import information_bits
+from nc_core.container import ContainerError
+from nc_core.contracts import Coder, EntropyModel, LearnedCodec, Payload, Quantizer, VideoCodec
+from nc_core.imaging import pad_to, to_image, to_tensor
+from nc_video.pframe import PFrameCoder
+
+PAD = 64
+
+
+class ScaleSpaceFlowCodec(VideoCodec):
+    """SSF (Agustsson et al. 2020) with intra frames from ``intra`` (any learned image codec);
+    ``scale_mediated`` adds Yang et al.'s residual scale. See the module docstring."""
+
+    name = "ssf"
+
+    def __init__(self, intra: LearnedCodec, motion_entropy: EntropyModel, residual_entropy: EntropyModel,
+                 quantizer: Quantizer, coder: Coder, intra_period: int = 32, channels: int = 128, latent: int = 192,
+                 levels: int = 5, sigma0: float = 1.5, scale_mediated: bool = False, seed: int = 0):
+        super().__init__()
+        if intra_period < 0:
+            raise ValueError(f"intra_period must be >= 0 (0: only the first frame), got {intra_period}")
+        self.intra, self.coder, self.intra_period, self.seed = intra, coder, int(intra_period), int(seed)
+        self.pframe = PFrameCoder(motion_entropy, residual_entropy, quantizer, channels, latent, levels, sigma0,
+                                  scale_mediated)
+
+    def forward(self, clip: torch.Tensor) -> dict:
+        """Training over clips ``N x T x 3 x H x W`` (sides multiples of 64): the intra codec's
+        pass on frame 0, then the P-frame chain, each frame predicted from the last
+        reconstruction (gradients flow along the chain: error propagation is trained)."""
+        if clip.dim() != 5:
+            raise ValueError(f"ssf trains on clips N x T x 3 x H x W, got {tuple(clip.shape)}")
+        out = self.intra(clip[:, 0])
+        likelihoods = {f"intra-{k}": v for k, v in out["likelihoods"].items()}
+        frames = [out["x_hat"]]
+        for t in range(1, clip.shape[1]):
+            x_hat, lk, _ = self.pframe(clip[:, t], frames[-1])
+            likelihoods |= {f"p{t}-{k}": v for k, v in lk.items()}
+            frames.append(x_hat)
+        return {"x_hat": torch.stack(frames, dim=1), "likelihoods": likelihoods}
+
+    def update(self) -> None:
+        self.intra.update()
+        self.pframe.update()
+
+    def is_intra(self, k: int) -> bool:
+        return k == 0 or (self.intra_period > 0 and k % self.intra_period == 0)
+
+    def sequence_encoder(self, width: int, height: int) -> "_Encoder":
+        return _Encoder(self)
+
+    def sequence_decoder(self, width: int, height: int) -> "_Decoder":
+        return _Decoder(self, width, height)
+
+
+class _Encoder:
+    def __init__(self, codec: ScaleSpaceFlowCodec):
+        self.codec, self.k, self.ref = codec, 0, None
+
+    @torch.no_grad()
+    def encode(self, frame: np.ndarray) -> tuple[bool, Payload, np.ndarray]:
+        codec, intra = self.codec, self.codec.is_intra(self.k)
+        if intra:
+            payload, rec = codec.intra.encode_with_reconstruction(frame)
+        else:
+            h, w = frame.shape[:2]
+            pairs, x_hat = codec.pframe.encode(pad_to(to_tensor(frame), PAD), pad_to(to_tensor(self.ref), PAD),
+                                               codec.seed)
+            ideal = sum(information_bits(s, d) for s, d in pairs)
+            payload = Payload([encode_all(codec.coder, pairs)], [], ideal_bits=ideal)
+            rec = to_image(x_hat[..., :h, :w])
+        self.k += 1
+        self.ref = rec
+        return intra, payload, rec
+
+
+class _Decoder:
+    def __init__(self, codec: ScaleSpaceFlowCodec, width: int, height: int):
+        self.codec, self.size, self.ref = codec, (height, width), None
+
+    @torch.no_grad()
+    def decode(self, intra: bool, payload: Payload) -> np.ndarray:
+        codec = self.codec
+        if intra:
+            frame = codec.intra.decode(payload)
+        else:
+            if self.ref is None:
+                raise ContainerError("corrupt file (a predicted frame before any intra frame)")
+            if len(payload.streams) != 1 or payload.header:
+                raise ContainerError("corrupt file (unexpected P-frame layout)")
+            decoder = codec.coder.decoder(payload.streams[0])
+            x_hat = codec.pframe.decode(decoder, pad_to(to_tensor(self.ref), PAD), codec.seed)
+            decoder.finish()
+            frame = to_image(x_hat[..., : self.size[0], : self.size[1]])
+        if frame.shape[:2] != self.size:
+            raise ContainerError(f"corrupt file (a frame of {frame.shape[1]}x{frame.shape[0]} in a "
+                                 f"{self.size[1]}x{self.size[0]} sequence)")
+        self.ref = frame
+        return frame
+
+
+CODECS = [ScaleSpaceFlowCodec]

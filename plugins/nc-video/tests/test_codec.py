@@ -1,0 +1,120 @@
+"""The ssf video codec: the GOP structure, exact decoding along the chain at any thread count,
+random access at intra frames, streaming decode, and damaged files that fail cleanly after
+the good frames."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from nc_core.container import ContainerError
+from nc_core.pipeline import PipelineError, build
+
+HYPER = {"use": "mean-scale-hyperprior", "hyper_channels": 8}
+SPEC = {"use": "ssf", "intra": {"use": "hyperprior", "transform": {"use": "factorized", "channels": 8, "latent": 8},
+                                "entropy": HYPER, "quantizer": "mixed", "coder": "ans"},
+        "motion_entropy": HYPER, "residual_entropy": HYPER, "quantizer": "mixed", "coder": "ans",
+        "intra_period": 3, "channels": 8, "latent": 8, "scale_mediated": True}
+
+
+@pytest.fixture(scope="module")
+def codec():
+    torch.manual_seed(0)
+    codec = build(SPEC, "codec")
+    with torch.no_grad():  # a flow decoder that moves and blurs
+        for p in codec.pframe.motion_synthesis[-1].parameters():
+            p.normal_(0, 0.05)
+    codec.update()
+    return codec.eval()
+
+
+@pytest.fixture(scope="module")
+def frames():
+    base = np.random.default_rng(0).integers(0, 256, (50, 120, 3), dtype=np.uint8)
+    return [np.ascontiguousarray(base[:, 3 * k:3 * k + 70]) for k in range(8)]  # 70 x 50: padded to 128 x 64
+
+
+def _code(codec, frames):
+    buf, seen = io.BytesIO(), []
+    size = codec.compress_sequence(frames, buf, on_frame=lambda f, rec, n: seen.append((rec, n)))
+    assert size == len(buf.getvalue()) and sum(n for _, n in seen) < size
+    return buf.getvalue(), [r for r, _ in seen]
+
+
+def test_gop_structure(codec):
+    assert [k for k in range(8) if codec.is_intra(k)] == [0, 3, 6]
+    only_first = build(SPEC | {"intra_period": 0}, "codec")
+    assert [k for k in range(8) if only_first.is_intra(k)] == [0]
+    with pytest.raises(PipelineError, match="intra_period must be >= 0"):
+        build(SPEC | {"intra_period": -1}, "codec")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_decoding_equals_the_encoder_reconstructions_along_the_chain(codec, frames, threads):
+    data, recs = _code(codec, frames)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        decoded = list(codec.decompress_sequence(io.BytesIO(data)))
+    finally:
+        torch.set_num_threads(saved)
+    assert len(decoded) == 8 and all(np.array_equal(a, b) for a, b in zip(decoded, recs))
+    assert all(d.shape == (50, 70, 3) for d in decoded)
+
+
+def test_random_access_from_an_intra_frame_in_the_middle(codec, frames):
+    data, recs = _code(codec, frames)
+    for start in (3, 4, 7):
+        decoded = list(codec.decompress_sequence(io.BytesIO(data), start=start))
+        assert len(decoded) == 8 - start and all(np.array_equal(a, b) for a, b in zip(decoded, recs[start:]))
+
+
+class _Counting(io.BytesIO):
+    def __init__(self, data):
+        super().__init__(data)
+        self.most = 0
+
+    def read(self, n=-1):
+        out = super().read(n)
+        self.most = max(self.most, self.tell())
+        return out
+
+
+def test_decoding_streams_frame_by_frame(codec, frames):
+    data, _ = _code(codec, frames)
+    stream = _Counting(data)
+    next(codec.decompress_sequence(stream))
+    assert stream.most < len(data) / 4  # the first frame, not the file
+
+
+def test_damaged_files_fail_after_the_good_frames(codec, frames):
+    data, recs = _code(codec, frames)
+    for damaged in (data[: len(data) * 2 // 3], data[:40] + bytes([data[40] ^ 0x10]) + data[41:]):
+        got = []
+        with pytest.raises(ContainerError):
+            for frame in codec.decompress_sequence(io.BytesIO(damaged)):
+                got.append(frame)
+        assert all(np.array_equal(a, b) for a, b in zip(got, recs))
+    other = build(SPEC, "codec")
+    with pytest.raises(ContainerError, match="other weights"):
+        next(other.decompress_sequence(io.BytesIO(data)))
+
+
+def test_one_image_is_a_sequence_of_one_intra_frame(codec, frames):
+    data = codec.compress(frames[0])
+    assert np.array_equal(codec.decompress(data), codec.intra.reconstruct(frames[0]))
+
+
+def test_training_pass_over_a_clip(codec):
+    codec.train()
+    try:
+        out = codec(torch.rand(2, 3, 3, 64, 64))
+    finally:
+        codec.eval()
+    assert out["x_hat"].shape == (2, 3, 3, 64, 64)
+    assert {"intra-y", "p1-motion-y", "p2-residual-z"} <= set(out["likelihoods"])
+    with pytest.raises(ValueError, match="trains on clips"):
+        codec(torch.rand(2, 3, 64, 64))
