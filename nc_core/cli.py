@@ -24,6 +24,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
 #: suffixes a folder given to ``nc compress`` is searched for
 INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif", ".npz")
+VIDEO_OUTPUTS = (".y4m", ".mp4", "")  # "": a folder of PNG frames
 
 
 class _Version(argparse.Action):
@@ -122,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("inputs", nargs="+", metavar="IN",
                    help="an image or a folder of images (a folder's files ending in "
                         f"{', '.join(INPUT_SUFFIXES)}); for a lossless model also a .npz file whose "
-                        "'data' array holds N x H x W (x C) uint8 items")
+                        "'data' array holds N x H x W (x C) uint8 items; for a video model a video file "
+                        "(.mp4, .y4m, ...: one .nc file per clip, coded frame by frame)")
     c.add_argument("-o", "--output", required=True, metavar="OUT", help="the output file, or folder (see above)")
     _coding_options(c)
 
@@ -131,7 +133,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "names. " + folders.format(suffix=".FORMAT"))
     d.add_argument("inputs", nargs="+", metavar="IN", help="an nc file, or a folder of them (its files ending in .nc)")
     d.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="the output file (.png, .tif, .webp, .bmp, .ppm, .jpg (lossy), .npz), or folder")
+                   help="the output file (.png, .tif, .webp, .bmp, .ppm, .jpg (lossy), .npz), or folder; a "
+                        "video decodes to .y4m, a lossless .mp4, or a folder of PNG frames (a name without a suffix)")
     d.add_argument("--format", default="png", choices=("png", "tif", "tiff", "webp", "bmp", "ppm", "jpg", "jpeg", "npz"),
                    help="the format written into an output folder (default: png)")
     d.add_argument("--model", metavar="RUN_DIR",
@@ -359,9 +362,11 @@ def cmd_compress(args) -> int:
     from nc_core import container, imaging
     from nc_core.contracts import LosslessCodec
     from nc_core.files import atomic_write, check_writable
+    from nc_core.frames import VIDEO_SUFFIXES
     from nc_core.models import load_model, model_dir
 
-    pairs, create = plan_outputs(args.inputs, args.output, lambda f: f.suffix.lower() in INPUT_SUFFIXES, ".nc")
+    pairs, create = plan_outputs(args.inputs, args.output,
+                                 lambda f: f.suffix.lower() in INPUT_SUFFIXES + tuple(VIDEO_SUFFIXES), ".nc")
     if create is None:
         for _, target in pairs:
             check_writable(target)  # before the model is loaded
@@ -371,6 +376,10 @@ def cmd_compress(args) -> int:
 
     def compress(source: Path, target: Path) -> None:
         start = time.perf_counter()
+        if source.suffix.lower() in VIDEO_SUFFIXES:
+            size, rate = _compress_video(codec, args.model, source, target)
+            _summary(args, source, target, size, rate, time.perf_counter() - start)
+            return
         if source.suffix.lower() == ".npz":
             if not isinstance(codec, LosslessCodec):
                 raise UserError(f"{source}: .npz sets need a lossless model; {args.model} codes images")
@@ -394,6 +403,70 @@ def cmd_compress(args) -> int:
     return _each(pairs, compress)
 
 
+def _compress_video(codec, model: str, source: Path, target: Path) -> tuple[int, str]:
+    """Code a video file frame by frame into ``target`` (written under a temporary name, renamed
+    when complete); ``(bytes, rate)``."""
+    from nc_core.contracts import VideoCodec
+    from nc_core.frames import VideoError, frame_rate, read_frames
+
+    if not isinstance(codec, VideoCodec):
+        raise UserError(f"{source}: a video, but {model} codes images (use a video model)")
+    shape, count = [], [0]
+
+    def seen(frame, reconstruction, nbytes):
+        shape[:] = frame.shape[:2]
+        count[0] += 1
+
+    part = target.with_name(f".{target.name}.part")
+    try:
+        with open(part, "wb") as out:
+            size = codec.compress_sequence(read_frames(source), out, on_frame=seen, fps=frame_rate(source))
+        os.replace(part, target)
+    except VideoError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    except ValueError as exc:  # e.g. frames of different sizes
+        raise UserError(f"{source}: {exc}") from None
+    finally:
+        part.unlink(missing_ok=True)
+    height, width = shape
+    return size, f"{count[0]} frames {width}x{height}, {8 * size / (width * height * count[0]):.4f} bpp"
+
+
+def _decompress_video(source: Path, target: Path, find) -> tuple[int, str]:
+    """Decode a sequence file frame by frame into ``target`` (a .y4m, a lossless .mp4 or a
+    folder of PNG frames). A damaged file stops at the damaged frame: the frames before it are
+    kept in a valid output, and the error says how many."""
+    from nc_core.container import ContainerError
+    from nc_core.contracts import VideoCodec
+    from nc_core.frames import FrameWriter
+    from nc_core.sequence_file import SequenceReader
+
+    if target.suffix.lower() not in VIDEO_OUTPUTS:
+        raise UserError(f"{target}: a video decodes to .y4m, .mp4 (lossless) or a folder of PNG frames (a name "
+                        "without a suffix)")
+    with open(source, "rb") as f:
+        reader = SequenceReader(f)
+        weights, header = reader.digest.hex(), reader.header
+    codec = find(weights)
+    if not isinstance(codec, VideoCodec):
+        raise UserError(f"{source}: a video file, but its model codes images")
+    fps = header[2] / 1000 if len(header) > 2 and header[2] > 0 else 25.0
+    count, damage = 0, None
+    with open(source, "rb") as f, FrameWriter(target, fps=fps) as writer:
+        try:
+            for frame in codec.decompress_sequence(f):
+                writer.write(frame)
+                count += 1
+        except ContainerError as exc:
+            damage = exc
+    if damage is not None:
+        kept = f"the {count} frames before it are in {target}" if count else "no frame was decoded"
+        raise UserError(f"{source}: {damage}; {kept}")
+    size = source.stat().st_size
+    width, height = header[:2]
+    return size, f"{count} frames {width}x{height}, {8 * size / (width * height * max(count, 1)):.4f} bpp"
+
+
 def _compress_set(codec, source: Path, items) -> bytes:
     try:
         return codec.compress_set(items)
@@ -408,23 +481,15 @@ def cmd_decompress(args) -> int:
     from nc_core.contracts import LosslessCodec
     from nc_core.files import atomic_write, check_writable
     from nc_core.models import find_model, load_model, model_dir
+    from nc_core.sequence_file import is_sequence_file
 
     pairs, create = plan_outputs(args.inputs, args.output, lambda f: f.suffix == ".nc", f".{args.format}")
     _setup_torch(args)
     _make_folder(create)
     codecs, found = {}, {}  # run directory -> codec, weights hash -> run directory: each looked up once
 
-    def decompress(source: Path, target: Path) -> None:
-        start = time.perf_counter()
-        try:
-            data = source.read_bytes()
-        except OSError as exc:
-            raise UserError(f"{source}: {exc.strerror or exc}") from None
-        contents = container.parse(data)  # the whole file is checked before any model is loaded
-        image = contents.image
-        notes = imaging.check_output(target, image.mode)  # and the output name before decoding
-        check_writable(target)
-        weights = contents.digest.hex()
+    def find(weights: str):
+        """The model of a file's weights hash (``--model``, or found in ``--models``)."""
         if weights not in found:
             found[weights] = model_dir(args.model) if args.model else find_model(Path(args.models), weights)
         run_dir = found[weights]
@@ -435,7 +500,25 @@ def cmd_decompress(args) -> int:
                     codecs[run_dir] = codecs[run_dir].with_realism(args.realism)
                 except (TypeError, ValueError) as exc:
                     raise UserError(f"--realism: {exc} ({run_dir})") from None
-        codec = codecs[run_dir]
+        return codecs[run_dir]
+
+    def decompress(source: Path, target: Path) -> None:
+        start = time.perf_counter()
+        try:
+            with open(source, "rb") as f:
+                head = f.read(4)
+            if is_sequence_file(head):  # a video: decoded frame by frame, never read whole
+                size, rate = _decompress_video(source, target, find)
+                _summary(args, source, target, size, rate, time.perf_counter() - start)
+                return
+            data = source.read_bytes()
+        except OSError as exc:
+            raise UserError(f"{source}: {exc.strerror or exc}") from None
+        contents = container.parse(data)  # the whole file is checked before any model is loaded
+        image = contents.image
+        notes = imaging.check_output(target, image.mode)  # and the output name before decoding
+        check_writable(target)
+        codec = find(contents.digest.hex())
         if isinstance(codec, LosslessCodec):
             items = codec.decompress_set(data).astype(np.uint8)
             if target.suffix.lower() == ".npz":  # the set as compress reads it

@@ -441,15 +441,18 @@ class VideoCodec(Codec, nn.Module):
     def sequence_decoder(self, width: int, height: int) -> SequenceDecoder:
         raise NotImplementedError
 
-    def compress_sequence(self, frames: Iterable[np.ndarray], stream: BinaryIO, on_frame=None) -> int:
+    def compress_sequence(self, frames: Iterable[np.ndarray], stream: BinaryIO, on_frame=None,
+                          fps: float = 25.0) -> int:
         """Code ``frames`` into ``stream``; ``on_frame(frame, reconstruction, nbytes)`` sees each
-        frame as it is coded (evaluation). Returns the file's size in bytes."""
+        frame as it is coded (evaluation); ``fps`` is recorded for the decoder's output.
+        Returns the file's size in bytes."""
         frames = iter(frames)
         first = next(frames, None)
         if first is None:
             raise ValueError("no frames to code")
         height, width = first.shape[:2]
-        writer = SequenceWriter(stream, self.name, container.codec_digest(self), [width, height])
+        writer = SequenceWriter(stream, self.name, container.codec_digest(self),
+                                [width, height, round(fps * 1000)])
         encoder = self.sequence_encoder(width, height)
         for k, frame in enumerate(chain([first], frames)):
             if frame.shape != first.shape:

@@ -68,6 +68,16 @@ def video_info(path: str | Path) -> tuple[int, int, int]:
     return int(size.group(1)), int(size.group(2)), int(counts[-1])
 
 
+def frame_rate(path: str | Path, default: float = 25.0) -> float:
+    """Frames per second of a video file (``default`` for a PNG folder or when unstated)."""
+    path = Path(path)
+    if path.is_dir():
+        return default
+    proc = subprocess.run([_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True)
+    found = re.search(r"Video: .*?(\d+(?:\.\d+)?) fps", proc.stderr)
+    return float(found.group(1)) if found else default
+
+
 def read_frames(path: str | Path, limit: int | None = None, start: int = 0) -> Iterator[np.ndarray]:
     """Frames ``start .. start + limit - 1`` (all from ``start`` when ``limit`` is None), one at
     a time, as uint8 ``H x W x 3`` RGB."""

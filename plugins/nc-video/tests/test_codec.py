@@ -13,17 +13,11 @@ import torch
 from nc_core.container import ContainerError
 from nc_core.pipeline import PipelineError, build
 
-HYPER = {"use": "mean-scale-hyperprior", "hyper_channels": 8}
-SPEC = {"use": "ssf", "intra": {"use": "hyperprior", "transform": {"use": "factorized", "channels": 8, "latent": 8},
-                                "entropy": HYPER, "quantizer": "mixed", "coder": "ans"},
-        "motion_entropy": HYPER, "residual_entropy": HYPER, "quantizer": "mixed", "coder": "ans",
-        "intra_period": 3, "channels": 8, "latent": 8, "scale_mediated": True}
-
 
 @pytest.fixture(scope="module")
-def codec():
+def codec(ssf_spec):
     torch.manual_seed(0)
-    codec = build(SPEC, "codec")
+    codec = build(ssf_spec, "codec")
     with torch.no_grad():  # a flow decoder that moves and blurs
         for p in codec.pframe.motion_synthesis[-1].parameters():
             p.normal_(0, 0.05)
@@ -44,12 +38,12 @@ def _code(codec, frames):
     return buf.getvalue(), [r for r, _ in seen]
 
 
-def test_gop_structure(codec):
+def test_gop_structure(codec, ssf_spec):
     assert [k for k in range(8) if codec.is_intra(k)] == [0, 3, 6]
-    only_first = build(SPEC | {"intra_period": 0}, "codec")
+    only_first = build(ssf_spec | {"intra_period": 0}, "codec")
     assert [k for k in range(8) if only_first.is_intra(k)] == [0]
     with pytest.raises(PipelineError, match="intra_period must be >= 0"):
-        build(SPEC | {"intra_period": -1}, "codec")
+        build(ssf_spec | {"intra_period": -1}, "codec")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -90,7 +84,7 @@ def test_decoding_streams_frame_by_frame(codec, frames):
     assert stream.most < len(data) / 4  # the first frame, not the file
 
 
-def test_damaged_files_fail_after_the_good_frames(codec, frames):
+def test_damaged_files_fail_after_the_good_frames(codec, frames, ssf_spec):
     data, recs = _code(codec, frames)
     for damaged in (data[: len(data) * 2 // 3], data[:40] + bytes([data[40] ^ 0x10]) + data[41:]):
         got = []
@@ -98,7 +92,7 @@ def test_damaged_files_fail_after_the_good_frames(codec, frames):
             for frame in codec.decompress_sequence(io.BytesIO(damaged)):
                 got.append(frame)
         assert all(np.array_equal(a, b) for a, b in zip(got, recs))
-    other = build(SPEC, "codec")
+    other = build(ssf_spec, "codec")
     with pytest.raises(ContainerError, match="other weights"):
         next(other.decompress_sequence(io.BytesIO(data)))
 
