@@ -272,7 +272,7 @@ class Metric(Component):
 
 
 class Dataset(Component):
-    """Images for training and evaluation.
+    """Images (or frame sequences) for training and evaluation.
 
     ``images()`` yields ``(name, uint8 H x W x 3 array)`` for evaluation (whole images);
     ``batches(seed)`` yields float ``N x 3 x P x P`` tensors in ``[0, 1]`` forever (random
@@ -283,6 +283,12 @@ class Dataset(Component):
 
     def images(self) -> Iterator[tuple[str, np.ndarray]]:
         raise NotImplementedError
+
+    def sequences(self) -> Iterator[tuple[str, Iterator[np.ndarray]]]:
+        """Frame sequences for evaluating a video codec: ``(name, frames)``, ``frames`` an
+        iterator of uint8 ``H x W x 3`` frames, produced as they are consumed (a video dataset's
+        ``batches`` yields clips ``N x T x 3 x P x P``)."""
+        raise TypeError(f"dataset {self.name!r} has no frame sequences (a video dataset has)")
 
     def batches(self, seed: int) -> Iterator[torch.Tensor]:
         raise NotImplementedError

@@ -24,7 +24,7 @@ import yaml
 
 from nc_core import models
 from nc_core._deprecation import moved
-from nc_core.contracts import LosslessCodec
+from nc_core.contracts import LosslessCodec, VideoCodec
 from nc_core.errors import UserError
 from nc_core.files import atomic_write, expand_path
 from nc_core.imaging import as_items
@@ -36,6 +36,7 @@ from nc_core.runner.evaluate import (
     codec_point,
     evaluate_lossless,
     evaluate_lossless_baseline,
+    sequences_point,
 )
 from nc_core.runner.train import finalize, resolve_device, train
 
@@ -98,6 +99,8 @@ class Point:
 class Lossy:
     """Images: one mean R-D point per model, curves against the baselines, BD-rates."""
 
+    unit = "images"
+
     def test_data(self, cfg: dict):
         return _test_images(cfg)
 
@@ -131,7 +134,7 @@ class Lossy:
         curves = [curve, *baselines]
         budget = budget_note([p.budget for p in points])
         coder = cfg["codec"].get("coder", {}).get("use", "?")
-        notes = [f"codec: {cfg['codec']['use']} with {coder} coding; {len(data)} test images; every rate is "
+        notes = [f"codec: {cfg['codec']['use']} with {coder} coding; {len(data)} test {self.unit}; every rate is "
                  "the mean size of real nc files, decoded and checked bit-exact against the evaluation "
                  "reconstruction", budget]
         if len(curve["bpp"]) < 2:
@@ -154,7 +157,7 @@ class Lossy:
         if any(p.codings for p in points):
             base = runner.pipeline.variants(cfg)[0][0]
             notes.append(f"curve {cfg['name']}: the trained model{f' ({base})' if base else ''}; the curves named "
-                         f"{cfg['name']} <label> beside it code the same test images with an earlier training stage's "
+                         f"{cfg['name']} <label> beside it code the same test {self.unit} with an earlier training stage's "
                          "model (stage<k>) or a variant of the decoder (the same weights), each file decoded and checked")
         refinements = [p.refinement for p in points if p.refinement]
         if refinements:
@@ -171,6 +174,53 @@ class Lossy:
                 runner.log(f"BD-rate (PSNR) vs {row['anchor']}: {report.pct(row['bd_rate_psnr'])}, "
                            f"(MS-SSIM) {report.pct(row['bd_rate_ms_ssim'])}")
         runner.log(budget)
+
+
+class Sequences:
+    """A video dataset's test sequences, read afresh (frame by frame) for every model."""
+
+    def __init__(self, dataset, limit: int | None):
+        self.dataset, self.limit = dataset, limit
+        self.names = [name for name, _ in self]
+
+    def __iter__(self):
+        for i, item in enumerate(self.dataset.sequences()):
+            if self.limit is not None and i >= self.limit:
+                return
+            yield item
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+class Video(Lossy):
+    """Frame sequences: each coded as one file, frame by frame, decoded and checked; one mean
+    R-D point per model (the mean over sequences), written like the image kind's."""
+
+    unit = "sequences"
+
+    def test_data(self, cfg: dict):
+        dataset = build(cfg["data"]["test"], "dataset")
+        try:
+            return Sequences(dataset, cfg["evaluate"].get("max_images"))
+        except TypeError as exc:
+            raise UserError(f"data.test: a video codec is evaluated on frame sequences: {exc}") from None
+
+    def check(self, codec, data, suffix: str) -> None:
+        if not isinstance(codec, VideoCodec):
+            raise UserError(f"codec {codec.name!r} codes images, not frame sequences")
+
+    def evaluate(self, runner: Runner, codec, cfg: dict, suffix: str, data, metrics, path: Path, budget: dict):
+        """Code every test sequence for real; write the point's ``results.json``; its mean point."""
+        runner.log(f"{suffix or cfg['name']}: evaluating on {len(data)} sequences")
+        rows, point = sequences_point(codec, data, metrics)
+        report.write_results_json(path, cfg["name"], runner.describe(f"nc {cfg['codec']['use']} {suffix}".strip()),
+                                  [point], per_image=rows)
+        return point
+
+    def baseline(self, runner: Runner, codecs, data, metrics):
+        raise UserError(f"evaluate.baselines: {codecs[0].name!r} codes images; video pipelines take no "
+                        "baselines yet (an all-intra curve is the variant {codec.intra_period: 1})")
 
 
 class Lossless:
@@ -300,7 +350,8 @@ class Runner:
         codec, ...), reporting every problem at once, located; ``Pipeline.check`` does that
         for a pipeline loaded without it. Only the device belongs to this machine: checked here."""
         self.pipeline.check()
-        self.lossless = isinstance(models.build_codec(self.pipeline.config), LosslessCodec)
+        codec = models.build_codec(self.pipeline.config)
+        self.lossless, self.video = isinstance(codec, LosslessCodec), isinstance(codec, VideoCodec)
         for _, cfg in runs:
             if cfg.get("train"):
                 resolve_device(cfg["device"])
@@ -317,7 +368,7 @@ class Runner:
             self._check_resume()  # before anything is written
         runs = self.pipeline.runs()
         metrics, baselines = self.preflight(runs)
-        kind = Lossless() if self.lossless else Lossy()
+        kind = Lossless() if self.lossless else Video() if self.video else Lossy()
         data = kind.test_data(cfg0)
         for i, (suffix, cfg) in enumerate(runs):
             kind.check(models.build_codec(cfg), data, suffix)
@@ -426,10 +477,8 @@ class Runner:
             if self.resume and path.exists():
                 points[label] = kind.reuse(json.loads(path.read_text()))
                 continue
-            self.log(f"{suffix or cfg['name']}: evaluating {label} on {len(data)} images")
-            rows, points[label] = codec_point(make(), data, metrics)
-            report.write_results_json(path, cfg["name"], self.describe(" ".join(filter(None, ("nc", cfg["codec"]["use"], suffix, label)))),
-                                      [points[label]], per_image=rows)
+            points[label] = kind.evaluate(self, make(), cfg, " ".join(filter(None, (suffix, label))), data, metrics,
+                                          path, {})
         return points
 
     def _model(self, cfg: dict, suffix: str, sub: Path, warm: Path | None):

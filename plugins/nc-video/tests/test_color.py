@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from nc_video.color import rgb_to_yuv420, yuv_psnr
 
+from nc_core.pipeline import build
+
 # rows: Y, Cb, Cr from R, G, B (BT.709, full range, offsets added below)
 BT709 = np.array([[0.2126, 0.7152, 0.0722],
                   [-0.2126 / 1.8556, -0.7152 / 1.8556, 0.9278 / 1.8556],
@@ -41,6 +43,7 @@ def test_weighted_psnr():
     planes = [10 * math.log10(255**2 / np.mean((a - b) ** 2)) for a, b in zip(_reference(original), _reference(decoded))]
     assert [got["psnr-y"], got["psnr-u"], got["psnr-v"]] == pytest.approx(planes)
     assert got["psnr-yuv"] == pytest.approx((6 * planes[0] + planes[1] + planes[2]) / 8)
-    assert yuv_psnr(original, original)["psnr-yuv"] == math.inf
+    assert yuv_psnr(original, original)["psnr-yuv"] == 100.0
+    assert build("psnr-yuv", "metric").compute(original, decoded, 0) == got["psnr-yuv"]
     with pytest.raises(ValueError, match="differ in shape"):
         yuv_psnr(original, original[:8])

@@ -12,7 +12,10 @@ import math
 
 import numpy as np
 
+from nc_core.contracts import Metric
+
 KR, KB = 0.2126, 0.0722
+PSNR_CAP_DB = 100.0  # identical planes: a finite cap, as the core's psnr, so means stay finite
 
 
 def rgb_to_yuv420(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -35,13 +38,28 @@ def rgb_to_yuv420(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a - b) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * math.log10(255.0**2 / mse))
 
 
 def yuv_psnr(original: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
-    """``{"psnr-y", "psnr-u", "psnr-v", "psnr-yuv"}`` (dB) of a decoded RGB frame; ``psnr-yuv``
-    is the 6:1:1 weighted mean."""
+    """``{"psnr-y", "psnr-u", "psnr-v", "psnr-yuv"}`` (dB, at most 100) of a decoded RGB frame;
+    ``psnr-yuv`` is the 6:1:1 weighted mean."""
     if original.shape != decoded.shape:
         raise ValueError(f"frames differ in shape: {original.shape} vs {decoded.shape}")
     y, u, v = (_psnr(a, b) for a, b in zip(rgb_to_yuv420(original), rgb_to_yuv420(decoded)))
     return {"psnr-y": y, "psnr-u": u, "psnr-v": v, "psnr-yuv": (6 * y + u + v) / 8}
+
+
+class YUVPSNR(Metric):
+    """``psnr-yuv``: DCVC's ``(6 PSNR_Y + PSNR_U + PSNR_V) / 8`` on BT.709 YUV 4:2:0 (dB)."""
+
+    name = "psnr-yuv"
+    higher_is_better = True
+    unit = "dB"
+    results_key = "psnr-yuv"
+
+    def compute(self, original: np.ndarray, reconstruction: np.ndarray, num_bits: int) -> float:
+        return yuv_psnr(original, reconstruction)["psnr-yuv"]
+
+
+METRICS = [YUVPSNR]

@@ -160,12 +160,14 @@ class CameraMotion(VideoDataset):
         return out.clamp_(0, 1)
 
     def sequences(self) -> Iterator[tuple[str, Iterator[np.ndarray]]]:
-        rng = np.random.default_rng(self.seed)
-        width, height = self.size
         for i in range(self.count):
-            clip = self.render(rng, self.length, width, height)
-            frames = (clip.mul(255).round().byte().permute(0, 2, 3, 1).numpy())
-            yield f"synthetic-{i:03d}", iter(list(frames))
+            yield f"synthetic-{i:03d}", self._frames(i)
+
+    def _frames(self, i: int) -> Iterator[np.ndarray]:
+        """Sequence ``i``, rendered when first read (from its own seed: any order, same clip)."""
+        width, height = self.size
+        clip = self.render(np.random.default_rng([self.seed, i]), self.length, width, height)
+        yield from clip.mul(255).round().byte().permute(0, 2, 3, 1).numpy()
 
     def batches(self, seed: int) -> Iterator[torch.Tensor]:
         rng = np.random.default_rng(seed)

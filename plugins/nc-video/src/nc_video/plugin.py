@@ -15,3 +15,17 @@ def nc_register_codecs():
     from nc_video.codec import CODECS
 
     return CODECS
+
+
+@hookimpl
+def nc_register_metrics():
+    from nc_video.color import METRICS
+
+    return METRICS
+
+
+@hookimpl
+def nc_register_losses():
+    from nc_video.losses import LOSSES
+
+    return LOSSES

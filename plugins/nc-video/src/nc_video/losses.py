@@ -1,0 +1,63 @@
+"""``video-rate-distortion``: the rate-distortion objective of a video codec's training stages.
+
+The literature trains a low-latency codec in stages (Agustsson et al. 2020; DCVC): the intra
+codec first (or pre-trained), then motion and residual on one P-frame, then the whole P chain
+unrolled over several frames so that error propagation is trained. One pipeline does it with
+``train`` and ``train.then``, each stage naming
+
+* ``frames``: the first ``frames`` frames of each training clip (1: the intra frame only; 2: one
+  P-frame; none: the whole clip), through :meth:`Loss.batch`;
+* ``parts``: what the stage trains, of ``intra``, ``motion`` and ``residual`` (the others keep
+  their weights).
+
+The objective is the core's ``rate-distortion`` over the frames kept: bits per pixel of every
+frame plus ``lmbda`` times the distortion's mean over them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from nc_core.contracts import Loss, Metric
+from nc_core.pipeline import build
+
+Part = Literal["intra", "motion", "residual"]
+
+
+class VideoRateDistortion(Loss):
+    """See the module docstring."""
+
+    name = "video-rate-distortion"
+
+    def __init__(self, lmbda: float, distortion: Metric, frames: int | None = None,
+                 parts: tuple[Part, ...] = ("intra", "motion", "residual")):
+        if frames is not None and frames < 1:
+            raise ValueError(f"frames must be >= 1, got {frames}")
+        if not parts or len(set(parts)) != len(parts):
+            raise ValueError("parts must name at least one of intra, motion, residual, each once")
+        self.frames, self.parts = frames, tuple(parts)
+        self.objective = build({"use": "rate-distortion", "lmbda": lmbda, "distortion": distortion.name}, "loss")
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5:
+            raise ValueError(f"video-rate-distortion trains on clips N x T x 3 x H x W, got {tuple(x.shape)}")
+        if self.frames is not None and self.frames > x.shape[1]:
+            raise ValueError(f"frames: {self.frames}, but the training clips have {x.shape[1]} (data.train.clip)")
+        return x if self.frames is None else x[:, : self.frames]
+
+    def model_parameters(self, codec) -> list:
+        pframe = getattr(codec, "pframe", None)
+        if pframe is None or not hasattr(codec, "intra"):
+            raise ValueError(f"loss video-rate-distortion needs an intra + P-frame video codec, not {codec.name!r}")
+        modules = {"intra": [codec.intra],
+                   "motion": [pframe.motion_analysis, pframe.motion_synthesis, pframe.motion_entropy],
+                   "residual": [pframe.residual_analysis, pframe.residual_synthesis, pframe.residual_entropy]}
+        return [p for part in self.parts for m in modules[part] for p in m.parameters()]
+
+    def __call__(self, x, output, codec):
+        return self.objective(x, output, codec)
+
+
+LOSSES = [VideoRateDistortion]
