@@ -525,6 +525,15 @@ def test_sweep_expansion(tmp_path):
     # a sweep over a key that only has a default, set through --set
     p = load_pipeline(write(tmp_path, GOOD), ["sweep.train.optimizer.grad_clip=[0.5, 2.0]"])
     assert [s for s, _ in p.runs()] == ["grad_clip=0.5", "grad_clip=2.0"]
+    # keys swept together through the same values name a point once; different values name each
+    stage = "train.then=[{name: b, loss: {use: rate-distortion, distortion: mse, lmbda: 0.1}, steps: 2}]"
+    together = ["sweep.train.loss.lmbda=[0.01, 0.02]", "sweep.train.then.0.loss.lmbda=[0.01, 0.02]"]
+    p = load_pipeline(write(tmp_path, GOOD), [stage, *together])
+    assert [s for s, _ in p.runs()] == ["lmbda=0.01", "lmbda=0.02"]
+    assert [c["train"]["then"][0]["loss"]["lmbda"] for _, c in p.runs()] == [0.01, 0.02]
+    apart = ["sweep.train.loss.lmbda=[0.01, 0.02]", "sweep.train.then.0.loss.lmbda=[0.01, 0.03]"]
+    p = load_pipeline(write(tmp_path, GOOD), [stage, *apart])
+    assert [s for s, _ in p.runs()][1] == "train.loss.lmbda=0.02,train.then.0.loss.lmbda=0.03"
 
 
 def test_sweep_validation(tmp_path):

@@ -164,6 +164,9 @@ def parse_pipeline(
     if sweep and not any(p.path == "sweep" or p.path.startswith("sweep.") for p in base.problems):
         labels = [key.rsplit(".", 1)[-1] for key in sweep]
         labels = [key if labels.count(label) > 1 else label for key, label in zip(sweep, labels)]
+        lists = list(sweep.values())
+        same = [all(lists[j] == values for j, key2 in enumerate(sweep) if key2.rsplit(".", 1)[-1] == last)
+                for last, values in zip((k.rsplit(".", 1)[-1] for k in sweep), lists)]
         for i in range(len(next(iter(sweep.values())))):
             point = doc.copy()
             del point.data["sweep"]
@@ -184,9 +187,13 @@ def parse_pipeline(
                     # a null for an optional key leaves it absent: nothing to normalise
                     with contextlib.suppress(KeyError, IndexError):
                         values[i] = _lookup(checker.config, _key_path(key))
-            suffix = ",".join(
-                f"{label}={_label(values[i])}" for label, values in zip(labels, sweep.values())
+            # keys swept together through the same values (one lambda for every training
+            # stage) name the point once, by their shared last segment
+            parts = dict.fromkeys(
+                f"{label.rsplit('.', 1)[-1] if shared else label}={_label(values[i])}"
+                for label, values, shared in zip(labels, sweep.values(), same)
             )
+            suffix = ",".join(parts)
             points.append((suffix, checker))
         suffixes = [s for s, _ in points]
         points = [
