@@ -125,14 +125,14 @@ class CameraMotion(VideoDataset):
 
     @property
     def photos(self) -> list[torch.Tensor]:
+        """The photographs as uint8 ``3 x H x W`` tensors (a quarter of float's memory)."""
         if self._photos is None:
-            self._photos = [torch.from_numpy(imaging.load_rgb(f)).permute(2, 0, 1).float().div_(255.0)
-                            for f in self.files]
+            self._photos = [torch.from_numpy(imaging.load_rgb(f)).permute(2, 0, 1) for f in self.files]  # uint8
         return self._photos
 
     def render(self, rng: np.random.Generator, frames: int, width: int, height: int) -> torch.Tensor:
         """``frames x 3 x height x width`` of one random camera path over one random photo."""
-        photo = self.photos[rng.integers(len(self.photos))]
+        photo = self.photos[rng.integers(len(self.photos))].float().div_(255.0)
         ph, pw = photo.shape[-2:]
         vx, vy = rng.uniform(-self.pan, self.pan, 2)
         dz = rng.uniform(-self.zoom, self.zoom)
