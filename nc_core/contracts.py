@@ -506,11 +506,15 @@ class Baseline(Codec):
     """A classical codec at one quality setting; ``qualities`` is its default sweep, ordered
     from low to high rate. ``lossless`` baselines code sets of items for lossless pipelines:
     ``compress_set(items)`` (``N x H x W x C`` uint8) gives the bytes of the whole set — one
-    file per item by default, one file for all of them for a general-purpose compressor."""
+    file per item by default, one file for all of them for a general-purpose compressor.
+    ``video`` baselines code frame sequences: ``compress_sequence(frames, fps)`` gives one file,
+    ``decompress_sequence(data)`` its frames."""
 
     kind = "baseline"
     qualities: ClassVar[Sequence[int]]
     lossless: ClassVar[bool] = False
+    #: a video baseline codes frame sequences (a video codec's pipeline takes only these)
+    video: ClassVar[bool] = False
 
     def __init__(self, quality: int):
         self.quality = quality
@@ -522,6 +526,14 @@ class Baseline(Codec):
     def decompress_set(self, files: list[bytes], shape: tuple[int, ...]) -> np.ndarray:
         """Inverse of :meth:`compress_set` (``shape``: the items' array shape)."""
         raise TypeError(f"baseline {self.name!r} is not a lossless baseline")
+
+    def compress_sequence(self, frames: Iterable[np.ndarray], fps: float = 25.0) -> bytes:
+        """The file coding a frame sequence (uint8 ``H x W x 3`` frames), for a video baseline."""
+        raise TypeError(f"baseline {self.name!r} codes images, not frame sequences")
+
+    def decompress_sequence(self, data: bytes) -> Iterator[np.ndarray]:
+        """The decoded frames of :meth:`compress_sequence`'s file, one at a time."""
+        raise TypeError(f"baseline {self.name!r} codes images, not frame sequences")
 
 
 @attrs.define

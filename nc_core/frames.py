@@ -34,7 +34,8 @@ class VideoError(ValueError):
     """A sequence that cannot be read or written (missing, not a video, damaged)."""
 
 
-def _ffmpeg() -> str:
+def ffmpeg() -> str:
+    """The path of the ffmpeg binary inside the imageio-ffmpeg wheel (a clear error without it)."""
     try:
         import imageio_ffmpeg
     except ImportError:
@@ -59,7 +60,7 @@ def video_info(path: str | Path) -> tuple[int, int, int]:
         return w, h, len(frames)
     if not path.is_file():
         raise VideoError(f"video {str(path)!r} does not exist")
-    proc = subprocess.run([_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+    proc = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
                            "-f", "null", "-"], capture_output=True, text=True)
     size = re.search(r"Stream #\S+.*?Video: .*?(\d{2,5})x(\d{2,5})", proc.stderr)
     counts = re.findall(r"frame=\s*(\d+)", proc.stderr)
@@ -73,7 +74,7 @@ def frame_rate(path: str | Path, default: float = 25.0) -> float:
     path = Path(path)
     if path.is_dir():
         return default
-    proc = subprocess.run([_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True)
+    proc = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True)
     found = re.search(r"Video: .*?(\d+(?:\.\d+)?) fps", proc.stderr)
     return float(found.group(1)) if found else default
 
@@ -91,7 +92,7 @@ def read_frames(path: str | Path, limit: int | None = None, start: int = 0) -> I
         return
     width, height, _ = video_info(path)
     select = f"select=gte(n\\,{start})," if start else ""
-    cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+    cmd = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
            "-vf", select + TO_RGB, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24"]
     if limit is not None:
         cmd += ["-frames:v", str(limit)]
@@ -134,7 +135,7 @@ class FrameWriter:
     def _open(self, width: int, height: int) -> None:
         out = {".y4m": ["-pix_fmt", "yuv444p", "-f", "yuv4mpegpipe"],
                ".mp4": ["-c:v", "libx264rgb", "-qp", "0", "-preset", "veryfast", "-pix_fmt", "rgb24", "-f", "mp4"]}
-        cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "rawvideo",
+        cmd = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "rawvideo",
                "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{self.fps:g}", "-i", "-"]
         if self.kind == ".y4m":  # RGB -> BT.709 YUV, limited range: what readers (and read_frames) assume
             cmd += ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-color_range", "tv",

@@ -115,6 +115,35 @@ def sequences_point(codec: VideoCodec, sequences, metrics: Sequence[Metric]) -> 
                              for r in rows])
 
 
+def evaluate_baseline_sequence(baseline: Baseline, name: str, frames: Iterable[np.ndarray],
+                               metrics: Sequence[Metric]) -> dict:
+    """A video baseline on one sequence: its file's bytes and bpp, the per-frame metrics' means
+    and timings per frame. The originals are kept for the comparison (one sequence at a time)."""
+    originals = list(frames)
+    t0 = time.perf_counter()
+    data = baseline.compress_sequence(originals)
+    t1 = time.perf_counter()
+    per_frame = [_measure(metrics, o, d, 0) for o, d in zip(originals, baseline.decompress_sequence(data))]
+    t2 = time.perf_counter()
+    if len(per_frame) != len(originals):
+        raise RuntimeError(f"{baseline.name}: {name} decoded to {len(per_frame)} frames of {len(originals)}")
+    pixels = sum(o.shape[0] * o.shape[1] for o in originals)
+    means = {k: float(np.mean([f[k] for f in per_frame])) for k in per_frame[0] if k != "bpp"}
+    return {"sequence": name, "frames": len(originals)} | means | {
+        "bytes": len(data), "bpp": 8 * len(data) / pixels, "encoding_time": (t1 - t0) / len(originals),
+        "decoding_time": (t2 - t1) / len(originals)}
+
+
+def baseline_sequences_curve(baselines: Sequence[Baseline], sequences, metrics: Sequence[Metric]) -> dict:
+    """One R-D curve of a video baseline at several qualities: per quality, the mean over
+    sequences (as :func:`sequences_point`)."""
+    points = []
+    for baseline in baselines:
+        rows = [evaluate_baseline_sequence(baseline, name, frames, metrics) for name, frames in sequences]
+        points.append(mean_point([{k: v for k, v in r.items() if k not in ("sequence", "frames")} for r in rows]))
+    return as_curve(baselines[0].name, "baseline", points, labels=[f"q={b.quality}" for b in baselines])
+
+
 def _point(rows: list[dict], metrics: Sequence[Metric], pairs: list) -> dict[str, float]:
     return mean_point(rows) | measure_set(metrics, [o for o, _ in pairs], [d for _, d in pairs])
 

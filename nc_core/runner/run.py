@@ -33,6 +33,7 @@ from nc_core.runner import report
 from nc_core.runner.evaluate import (
     as_curve,
     baseline_curve,
+    baseline_sequences_curve,
     codec_point,
     evaluate_lossless,
     evaluate_lossless_baseline,
@@ -219,8 +220,8 @@ class Video(Lossy):
         return point
 
     def baseline(self, runner: Runner, codecs, data, metrics):
-        raise UserError(f"evaluate.baselines: {codecs[0].name!r} codes images; video pipelines take no "
-                        "baselines yet (an all-intra curve is the variant {codec.intra_period: 1})")
+        runner.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(data)} sequences")
+        return baseline_sequences_curve(codecs, data, metrics)
 
 
 class Lossless:
@@ -358,6 +359,11 @@ class Runner:
         cfg0 = self.pipeline.config
         baselines = [[build(entry, "baseline", quality=q) for q in entry["qualities"]]
                      for entry in cfg0["evaluate"]["baselines"]]
+        for entry, codecs in zip(cfg0["evaluate"]["baselines"], baselines):
+            if codecs and codecs[0].video != self.video:
+                what = "a video baseline" if codecs[0].video else "an image baseline"
+                raise UserError(f"evaluate.baselines: {entry['use']!r} is {what}; this pipeline's codec codes "
+                                f"{'frame sequences' if self.video else 'images'}")
         return self._metrics(cfg0), baselines
 
     def run(self) -> Path:

@@ -51,7 +51,8 @@ def pipeline(tmp_path_factory, ssf_spec) -> Path:
                                          "frames": 2, "parts": ["motion", "residual"]}},
                                {"name": "chain", "steps": 1,
                                 "loss": {"use": "video-rate-distortion", "distortion": "mse", "lmbda": 0.01}}]},
-            "evaluate": {"metrics": ["bpp", "psnr", "psnr-yuv"], "variants": [{"codec.intra_period": 1}]}}
+            "evaluate": {"metrics": ["bpp", "psnr", "psnr-yuv"], "variants": [{"codec.intra_period": 1}],
+                         "baselines": [{"use": "x264", "qualities": [36, 28], "intra_period": 3}]}}
     path = root / "video.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -70,6 +71,9 @@ def test_a_video_pipeline_trains_and_evaluates_on_real_bytes(pipeline, tmp_path)
     intra = json.loads((run / "results-intra_period=1.json").read_text())
     assert intra["per_image"][0]["frames"] == 5
     assert "1 test sequences" in (run / "report.md").read_text()
+    (x264,) = json.loads((run / "baselines.json").read_text())
+    assert x264["name"] == "x264" and len(x264["bpp"]) == 2 and x264["bpp"][0] < x264["bpp"][1]
+    assert x264["psnr-yuv"][0] < x264["psnr-yuv"][1]
     # the stages: the intra codec first, then motion and residual with it fixed, then all
     first, second, last = (load_weights(p / "model.pt") for p in (run / "stage1", run / "stage2", run))
     assert all(torch.equal(first[k], second[k]) for k in first if k.startswith("intra."))
@@ -78,13 +82,19 @@ def test_a_video_pipeline_trains_and_evaluates_on_real_bytes(pipeline, tmp_path)
     assert (run / "results-stage1.json").exists() and (run / "results-stage2.json").exists()
 
 
-def test_an_image_dataset_is_refused_for_a_video_codec(pipeline, tmp_path):
+@pytest.mark.parametrize("change, message", [
+    ({"data": {"test": {"use": "samples"}}}, "has no frame sequences"),
+    ({"evaluate": {"metrics": ["psnr"], "baselines": ["jpeg"]}}, "'jpeg' is an image baseline"),
+])
+def test_image_data_and_image_baselines_are_refused_for_a_video_codec(pipeline, tmp_path, change, message):
     spec = yaml.safe_load(pipeline.read_text())
-    spec["data"]["test"] = {"use": "samples"}
+    for section, value in change.items():
+        spec[section] |= value
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(spec))
     code, _, err = run_nc("run", bad, "--out", tmp_path)
-    assert code == 2 and "frame sequences" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not list((tmp_path / "tiny-video").glob("*/model.pt"))  # refused before any training
 
 
 def test_the_stage_loss_keeps_frames_and_trains_parts(ssf_spec):

@@ -29,3 +29,10 @@ def nc_register_losses():
     from nc_video.losses import LOSSES
 
     return LOSSES
+
+
+@hookimpl
+def nc_register_baselines():
+    from nc_video.baselines import BASELINES
+
+    return BASELINES
