@@ -5,6 +5,7 @@ the good frames."""
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -112,3 +113,35 @@ def test_training_pass_over_a_clip(codec):
     assert {"intra-y", "p1-motion-y", "p2-residual-z"} <= set(out["likelihoods"])
     with pytest.raises(ValueError, match="trains on clips"):
         codec(torch.rand(2, 3, 64, 64))
+
+
+PEAK_SCRIPT = """
+import resource, sys, tempfile, numpy as np, torch
+from nc_core.pipeline import build
+spec, n = json.loads(sys.argv[1]), int(sys.argv[2])
+torch.manual_seed(0)
+codec = build(spec, "codec"); codec.update(); codec.eval()
+base = np.random.default_rng(2).integers(0, 256, (64, 1200, 3), dtype=np.uint8)
+with tempfile.TemporaryFile() as f:
+    codec.compress_sequence((np.ascontiguousarray(base[:, k:k + 96]) for k in range(n)), f)
+    f.seek(0)
+    assert sum(1 for _ in codec.decompress_sequence(f)) == n
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_a_thousand_frames_code_and_decode_in_bounded_memory(ssf_spec):
+    """The process's peak memory coding and decoding 1000 frames (96 x 64) is that of 100:
+    nothing grows with the sequence (keeping the frames would add 16 MB)."""
+    import json
+    import subprocess
+    import sys
+
+    def peak_kb(n: int) -> int:
+        script = "import json\n" + PEAK_SCRIPT
+        out = subprocess.run([sys.executable, "-c", script, json.dumps(ssf_spec), str(n)], capture_output=True,
+                             text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        return int(out.stdout.strip().splitlines()[-1])
+
+    short, long = peak_kb(100), peak_kb(1000)
+    assert long < short + 6 * 1024, (short, long)
