@@ -37,5 +37,8 @@ def test_bad_settings_are_refused():
         build({"use": "x264"}, "baseline", quality=60)
     with pytest.raises(PipelineError, match="intra_period must be >= 0"):
         build({"use": "x265", "intra_period": -1}, "baseline", quality=30)
+    with pytest.raises(PipelineError, match="preset must be one of"):
+        build({"use": "x264", "preset": "warp"}, "baseline", quality=30)
+    assert "ultrafast" in build({"use": "x264", "preset": "ultrafast"}, "baseline", quality=30).encoder_args()
     with pytest.raises(TypeError, match="codes images, not frame sequences"):
         build("jpeg", "baseline", quality=50).compress_sequence([])

@@ -8,8 +8,8 @@ coded as an elementary stream (``.h264``, ``.hevc``; AV1 in IVF, whose 32-byte h
 RGB. ``quality`` is the QP (x264, x265) or the CRF (SVT-AV1); ``intra_period`` the key-frame
 interval (0: only the first frame), with no scene-cut key frames and no B-frames:
 
-* ``x264``: ``-preset veryslow -tune zerolatency``, ``-bf 0``;
-* ``x265``: ``-preset veryslow -tune zerolatency``, ``bframes=0``;
+* ``x264``: ``-preset veryslow -tune zerolatency``, ``-bf 0`` (``preset`` may name another);
+* ``x265``: ``-preset veryslow -tune zerolatency``, ``bframes=0`` (likewise);
 * ``svt-av1``: ``pred-struct=1`` (low delay), preset ``preset`` (0 slowest .. 13).
 """
 
@@ -105,29 +105,43 @@ def _chain(first, rest):
     yield from rest
 
 
-class X264(FFmpegBaseline):
-    """H.264 (x264), low delay: veryslow, zerolatency, no B-frames; ``quality`` the QP."""
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+
+
+class _X26x(FFmpegBaseline):
+    """x264 / x265 with a ``preset`` (default ``veryslow``, the papers' setting)."""
+
+    qualities = (42, 37, 32, 27, 22)
+
+    def __init__(self, quality: int, intra_period: int = 32, preset: str = "veryslow"):
+        super().__init__(quality, intra_period)
+        if preset not in X26X_PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(X26X_PRESETS)}, not {preset!r}")
+        self.preset = preset
+
+
+class X264(_X26x):
+    """H.264 (x264), low delay: zerolatency, no B-frames; ``quality`` the QP."""
 
     name = "x264"
     suffix = muxer = "h264"
-    qualities = (42, 37, 32, 27, 22)
 
     def encoder_args(self) -> list[str]:
-        return ["-c:v", "libx264", "-preset", "veryslow", "-tune", "zerolatency", "-bf", "0", "-g", str(self.keyint),
+        return ["-c:v", "libx264", "-preset", self.preset, "-tune", "zerolatency", "-bf", "0", "-g", str(self.keyint),
                 "-keyint_min", str(self.keyint), "-sc_threshold", "0", "-qp", str(self.quality)]
 
 
-class X265(FFmpegBaseline):
-    """H.265 (x265), low delay: veryslow, zerolatency, no B-frames; ``quality`` the QP."""
+class X265(_X26x):
+    """H.265 (x265), low delay: zerolatency, no B-frames; ``quality`` the QP."""
 
     name = "x265"
     suffix = muxer = "hevc"
-    qualities = (42, 37, 32, 27, 22)
 
     def encoder_args(self) -> list[str]:
         params = (f"bframes=0:keyint={self.keyint}:min-keyint={self.keyint}:scenecut=0:qp={self.quality}"
                   ":log-level=error")
-        return ["-c:v", "libx265", "-preset", "veryslow", "-tune", "zerolatency", "-x265-params", params]
+        return ["-c:v", "libx265", "-preset", self.preset, "-tune", "zerolatency", "-x265-params", params]
 
 
 class SVTAV1(FFmpegBaseline):
