@@ -22,6 +22,9 @@ from nc_core.runner.report import (
     bd_table,
     load_results_json,
     plot_rd,
+    sequence_bd_rows,
+    sequence_curves,
+    sequence_sections,
     write_report_md,
     write_results_json,
 )
@@ -321,3 +324,41 @@ def test_set_metrics_give_one_number_per_point_from_every_decoded_image(photo):
     assert point["set-mae"] == pytest.approx(np.mean([np.abs(im.astype(int) - d).mean()
                                                       for (_, im), d in zip(images, decoded)]))
     assert point["psnr-rgb"] == pytest.approx(np.mean([r["psnr-rgb"] for r in rows]))
+
+
+def _video_curve(name, kind, scales):
+    """A curve over two sequences, ``a`` (rates scaled by ``scales[0]``) and ``b``; its mean
+    fields are those of ``a`` (the per-sequence split must not read them)."""
+    curve = _curve(name, kind, scales[0])
+    curve["psnr-yuv"] = [p + 3 for p in PSNRS]
+    curve["per_sequence"] = [
+        [{"sequence": seq, "frames": 96, "bpp": r * scale, "psnr-yuv": q + 3, "psnr-rgb": q, "bytes": 100}
+         for seq, scale in zip("ab", scales)]
+        for r, q in zip(RATES, PSNRS)
+    ]
+    return curve
+
+
+def test_video_curves_split_per_sequence_with_their_own_bd_rates(tmp_path):
+    model, intra = _video_curve("ssf", "nc", (0.6, 1.2)), _video_curve("ssf intra_period=1", "nc", (1.0, 1.0))
+    x264 = _video_curve("x264", "baseline", (0.8, 0.8))
+    seqs = sequence_curves([model, intra, x264])
+    assert list(seqs) == ["a", "b"] and [c["name"] for c in seqs["b"]] == ["ssf", "ssf intra_period=1", "x264"]
+    assert seqs["b"][0]["bpp"] == pytest.approx([r * 1.2 for r in RATES]) and seqs["b"][0]["frames"] == 96
+    rows = {(r["sequence"], r["anchor"]): r for r in sequence_bd_rows([model, intra, x264])}
+    assert set(rows) == {(s, a) for s in "ab" for a in ("ssf intra_period=1", "x264")}  # the model's rows only
+    assert rows[("a", "ssf intra_period=1")]["bd_rate_psnr_yuv"] == pytest.approx(-40.0, abs=1e-6)
+    assert rows[("b", "ssf intra_period=1")]["bd_rate_psnr_yuv"] == pytest.approx(20.0, abs=1e-6)
+    assert rows[("b", "x264")]["bd_rate_psnr"] == pytest.approx(50.0, abs=1e-6)
+    assert rows[("a", "x264")]["bd_rate_ms_ssim"] is None  # not measured per sequence: n/a
+
+    lines = sequence_sections([model, intra, x264])
+    text = "\n".join(lines)
+    assert "### a (96 frames)" in text and "### b (96 frames)" in text
+    assert "| ssf | ssf intra_period=1 | \u221240.0 % | \u221240.0 % | n/a |" in text
+    assert "| ssf | x264 | +50.0 % | +50.0 % | n/a |" in text
+    write_report_md(tmp_path / "report.md", "video", [model, intra, x264], sections=lines)
+    report = (tmp_path / "report.md").read_text()
+    assert report.index("## x264 (baseline)") < report.index("## Per sequence") and "PSNR YUV (dB)" in report
+    plot_rd(tmp_path / "rd.png", seqs["a"], title="a")
+    assert (tmp_path / "rd.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

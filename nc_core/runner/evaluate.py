@@ -136,11 +136,12 @@ def evaluate_baseline_sequence(baseline: Baseline, name: str, frames: Iterable[n
 
 def baseline_sequences_curve(baselines: Sequence[Baseline], sequences, metrics: Sequence[Metric]) -> dict:
     """One R-D curve of a video baseline at several qualities: per quality, the mean over
-    sequences (as :func:`sequences_point`)."""
+    sequences (as :func:`sequences_point`) and ``per_sequence``, each sequence's row."""
     points = []
     for baseline in baselines:
         rows = [evaluate_baseline_sequence(baseline, name, frames, metrics) for name, frames in sequences]
-        points.append(mean_point([{k: v for k, v in r.items() if k not in ("sequence", "frames")} for r in rows]))
+        mean = mean_point([{k: v for k, v in r.items() if k not in ("sequence", "frames")} for r in rows])
+        points.append(mean | {"per_sequence": rows})
     return as_curve(baselines[0].name, "baseline", points, labels=[f"q={b.quality}" for b in baselines])
 
 

@@ -7,6 +7,10 @@ A *curve* is a plain dict, one list entry per rate point::
      "encoding_time": [...], "decoding_time": [...],   # optional, seconds per image
      "labels": ["lmbda=0.013", ...]}                   # optional, shown in report tables
 
+A video curve also carries ``"per_sequence"``: per rate point, the list of its sequences' rows
+(``{"sequence": name, "bpp": ..., "psnr-yuv": ...}``); :func:`sequence_curves` splits it into
+one curve per sequence, as video papers report them.
+
 Metric keys are CompressAI's, so :func:`load_results_json` turns any CompressAI results file
 (e.g. the published Kodak curves) into a curve that plots and tabulates beside ours.
 
@@ -36,6 +40,8 @@ __all__ = [
     "bd_table",
     "load_results_json",
     "plot_rd",
+    "sequence_curves",
+    "sequence_sections",
     "write_report_md",
     "write_results_json",
     "write_lossless_report_md",
@@ -45,6 +51,9 @@ __all__ = [
 #: CompressAI's per-point fields, in the order its files list them
 RESULTS_KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
 _PSNR, _MSSSIM = "psnr-rgb", "ms-ssim-rgb"
+_PSNR_YUV = "psnr-yuv"  # (6 Y + U + V) / 8 of BT.709 4:2:0, as video papers report it
+#: curve keys that are not per-point metrics
+NOT_METRICS = ("name", "kind", "labels", "per_sequence")
 
 
 def jsonable(value: Any) -> Any:
@@ -188,6 +197,65 @@ def bd_table(curves: Sequence[dict], reference_name: str | None = None) -> list[
     return rows
 
 
+def sequence_curves(curves: Sequence[dict]) -> dict[str, list[dict]]:
+    """``{sequence: [curve, ...]}``: every curve that carries ``per_sequence`` split into one
+    curve per sequence (the rate points that coded it, in the curve's order, labels kept)."""
+    out: dict[str, list[dict]] = {}
+    for c in curves:
+        per_point = c.get("per_sequence") or []
+        names = dict.fromkeys(r["sequence"] for rows in per_point for r in rows)
+        for name in names:
+            found = [(i, r) for i, rows in enumerate(per_point) for r in rows if r["sequence"] == name]
+            keys = [k for k, v in found[0][1].items() if isinstance(v, (int, float)) and k != "frames"]
+            curve = {"name": c["name"], "kind": c.get("kind", "nc"), "frames": found[0][1].get("frames")}
+            curve |= {k: [r[k] for _, r in found] for k in keys}
+            if c.get("labels"):
+                curve["labels"] = [c["labels"][i] for i, _ in found]
+            out.setdefault(name, []).append(curve)
+    return out
+
+
+def sequence_bd_rows(curves: Sequence[dict]) -> list[dict[str, Any]]:
+    """Per sequence, the BD-rates of the first nc curve (the model) against every other curve:
+    each baseline and each other coding of the model (an all-intra variant, an earlier stage).
+    Rows ``{"sequence", "curve", "anchor", "bd_rate_psnr_yuv", "bd_rate_psnr", "bd_rate_ms_ssim"}``."""
+    rows = []
+    for name, seq in sequence_curves(curves).items():
+        model = next((c for c in seq if c["kind"] == "nc"), None)
+        for anchor in seq:
+            if model is None or anchor is model:
+                continue
+            rows.append({"sequence": name, "curve": model["name"], "anchor": anchor["name"],
+                         "bd_rate_psnr_yuv": _safe(bd_rate, anchor, model, _PSNR_YUV),
+                         "bd_rate_psnr": _safe(bd_rate, anchor, model, _PSNR),
+                         "bd_rate_ms_ssim": _safe(bd_rate, anchor, model, _MSSSIM)})
+    return rows
+
+
+def sequence_sections(curves: Sequence[dict]) -> list[str]:
+    """report.md lines, per sequence: the model's BD-rates (:func:`sequence_bd_rows`), then
+    every curve's points on that sequence."""
+    seqs = sequence_curves(curves)
+    if not seqs:
+        return []
+    bd = sequence_bd_rows(curves)
+    out = ["## Per sequence", "",
+           "Each sequence's own curves (video papers report per sequence): the model's BD-rates "
+           "against each baseline and each other coding of the same model, then every curve's points.", ""]
+    for name, seq in seqs.items():
+        frames = seq[0].get("frames")
+        out += [f"### {name}" + (f" ({frames} frames)" if frames else ""), ""]
+        rows = [r for r in bd if r["sequence"] == name]
+        if rows:
+            out += ["| curve | anchor | BD-rate (PSNR YUV) | BD-rate (PSNR RGB) | BD-rate (MS-SSIM) |",
+                    "|---|---|---|---|---|"]
+            out += [f"| {r['curve']} | {r['anchor']} | {pct(r['bd_rate_psnr_yuv'])} | {pct(r['bd_rate_psnr'])} "
+                    f"| {pct(r['bd_rate_ms_ssim'])} |" for r in rows] + [""]
+        for c in seq:
+            out += [f"{c['name']} ({c['kind']}):", ""] + _points_table(c) + [""]
+    return out
+
+
 def pct(v: float | None) -> str:
     """A percentage as the report shows it (``−12.3 %``, ``n/a`` for ``None``)."""
     return "n/a" if v is None else f"{v:+.1f} %".replace("-", "\u2212")
@@ -197,7 +265,8 @@ def pct(v: float | None) -> str:
 
 
 def plot_rd(
-    path: str | os.PathLike, curves: Sequence[dict], reference_name: str | None = None
+    path: str | os.PathLike, curves: Sequence[dict], reference_name: str | None = None,
+    title: str | None = None,
 ) -> None:
     """Plot PSNR (and, where curves have it, MS-SSIM in dB) against bpp to a PNG.
 
@@ -213,6 +282,8 @@ def plot_rd(
 
     anchors = _anchors(curves, reference_name)
     panels = [(_PSNR, "PSNR RGB (dB)")]
+    if any(_PSNR_YUV in c for c in curves):
+        panels.insert(0, (_PSNR_YUV, "PSNR YUV 4:2:0 (dB), (6Y + U + V) / 8"))
     if any(_MSSSIM in c for c in curves):
         panels.append((_MSSSIM, "MS-SSIM RGB (dB)  = \u221210 log10(1 \u2212 MS-SSIM)"))
     fig = Figure(figsize=(6.5 * len(panels), 5.0), layout="constrained")
@@ -243,6 +314,8 @@ def plot_rd(
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)  # below: never hides data
+    if title:
+        fig.suptitle(title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     atomic_write(path, buf.getvalue())
@@ -261,6 +334,7 @@ def _points_table(curve: dict) -> list[str]:
     cols = [
         ("bpp", "bpp", ".4f"),
         (_PSNR, "PSNR (dB)", ".2f"),
+        (_PSNR_YUV, "PSNR YUV (dB)", ".2f"),
         (_MSSSIM, "MS-SSIM", ".4f"),
         ("_msssim_db", "MS-SSIM (dB)", ".2f"),
         ("encoding_time", "enc (s)", ".3f"),
@@ -287,8 +361,10 @@ def write_report_md(
     notes: Iterable[str] = (),
     reference_name: str | None = None,
     budget: str | None = None,
+    sections: Sequence[str] = (),
 ) -> None:
-    """Write ``report.md``: notes, BD-rate table, then a points table per nc curve and baseline.
+    """Write ``report.md``: notes, BD-rate table, then a points table per nc curve and baseline,
+    then ``sections`` (more markdown lines, e.g. :func:`sequence_sections`).
 
     :param path: destination, e.g. ``runs/<name>/<id>/report.md``
     :param title: the level-1 heading
@@ -332,6 +408,7 @@ def write_report_md(
     refs = [c["name"] for c in curves if c.get("kind") == "reference"]
     if refs:
         out += [f"Published reference curves overlaid: {', '.join(refs)}.", ""]
+    out += list(sections)
     atomic_write(path, "\n".join(out))
 
 

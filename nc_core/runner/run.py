@@ -123,11 +123,14 @@ class Lossy:
         runner.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(data)} images")
         return baseline_curve(codecs, data, metrics)
 
+    def more_report(self, runner: Runner, curves: list[dict]) -> list[str]:
+        """Sections of report.md after the curves' tables (and the files they show)."""
+        return []
+
     def write(self, runner: Runner, cfg: dict, points: list[Point], baselines: list, data) -> None:
         out = runner.out_dir
         curve = as_curve(cfg["name"], "nc", [p.result for p in points], [p.label for p in points])
-        rows = [{k: curve[k][i] for k in curve if k not in ("name", "kind", "labels")}
-                for i in range(len(curve["bpp"]))]
+        rows = [{k: curve[k][i] for k in curve if k not in report.NOT_METRICS} for i in range(len(curve["bpp"]))]
         if cfg.get("sweep") or not (out / RESULTS).exists():  # no sweep: the point's file is this one
             report.write_results_json(out / RESULTS, cfg["name"], runner.describe(f"nc {cfg['codec']['use']}"),
                                       rows)
@@ -151,7 +154,7 @@ class Lossy:
             other = as_curve(f"{cfg['name']} {label}", "nc", [p.codings[label] for p in have], [p.label for p in have])
             curves.append(other)
             if cfg.get("sweep") or not (out / CODING_RESULTS.format(label)).exists():
-                rows = [{k: other[k][i] for k in other if k not in ("name", "kind", "labels")}
+                rows = [{k: other[k][i] for k in other if k not in report.NOT_METRICS}
                         for i in range(len(other["bpp"]))]
                 report.write_results_json(out / CODING_RESULTS.format(label), other["name"],
                                           runner.describe(f"nc {cfg['codec']['use']} {label}"), rows)
@@ -169,7 +172,7 @@ class Lossy:
             notes += refine_notes(refinements)
         report.plot_rd(out / PLOT, curves)
         report.write_report_md(out / REPORT, runner.title(cfg), curves, notes=runner.preamble() + notes,
-                               budget=budget)
+                               budget=budget, sections=self.more_report(runner, curves))
         for row in report.bd_table(curves):
             if row["curve"] == cfg["name"]:
                 runner.log(f"BD-rate (PSNR) vs {row['anchor']}: {report.pct(row['bd_rate_psnr'])}, "
@@ -217,11 +220,32 @@ class Video(Lossy):
         rows, point = sequences_point(codec, data, metrics)
         report.write_results_json(path, cfg["name"], runner.describe(f"nc {cfg['codec']['use']} {suffix}".strip()),
                                   [point], per_image=rows)
-        return point
+        return point | {"per_sequence": [_summary(r) for r in rows]}
+
+    def reuse(self, doc: dict):
+        return super().reuse(doc) | {"per_sequence": [_summary(r) for r in doc["per_image"]]}
 
     def baseline(self, runner: Runner, codecs, data, metrics):
         runner.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(data)} sequences")
         return baseline_sequences_curve(codecs, data, metrics)
+
+    def more_report(self, runner: Runner, curves: list[dict]) -> list[str]:
+        """Per sequence: an R-D plot ``rd-<sequence>.png``, the model's BD-rates, every curve's points."""
+        lines = report.sequence_sections(curves)
+        for name, seq in report.sequence_curves(curves).items():
+            plot = f"rd-{name}.png"
+            report.plot_rd(runner.out_dir / plot, seq, title=name)
+            at = lines.index(next(x for x in lines if x.startswith(f"### {name}")))
+            lines[at + 1:at + 1] = ["", f"![{name}]({plot})"]
+        for row in report.sequence_bd_rows(curves):
+            runner.log(f"{row['sequence']}: BD-rate (PSNR YUV) vs {row['anchor']}: "
+                       f"{report.pct(row['bd_rate_psnr_yuv'])}")
+        return lines
+
+
+def _summary(row: dict) -> dict:
+    """A sequence's row without its per-frame records."""
+    return {k: v for k, v in row.items() if k != "per_frame"}
 
 
 class Lossless:

@@ -74,6 +74,11 @@ def test_a_video_pipeline_trains_and_evaluates_on_real_bytes(pipeline, tmp_path)
     (x264,) = json.loads((run / "baselines.json").read_text())
     assert x264["name"] == "x264" and len(x264["bpp"]) == 2 and x264["bpp"][0] < x264["bpp"][1]
     assert x264["psnr-yuv"][0] < x264["psnr-yuv"][1]
+    assert [r["sequence"] for r in x264["per_sequence"][0]] == ["pan"]  # each sequence's own curve, kept
+    report = (run / "report.md").read_text()
+    assert "### pan (5 frames)" in report and "![pan](rd-pan.png)" in report
+    assert (run / "rd-pan.png").read_bytes()[:4] == b"\x89PNG"
+    assert "per_sequence" not in doc["results"]
     # the stages: the intra codec first, then motion and residual with it fixed, then all
     first, second, last = (load_weights(p / "model.pt") for p in (run / "stage1", run / "stage2", run))
     assert all(torch.equal(first[k], second[k]) for k in first if k.startswith("intra."))
