@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RUN_FILES = ("pipeline.yaml", "results.json", "baselines.json", "report.md", "rd.png")
+RUN_FILES = ("pipeline.yaml", "results.json", "baselines.json", "report.md", "rd.png")  # and rd-<sequence>.png
 POINT_FILES = {"model.json": "model-{}.json", "results.json": "results-{}.json",
                "results-refined.json": "results-refined-{}.json"}
 
@@ -29,7 +29,7 @@ def publish(run_dir: Path, name: str) -> Path:
     if not (run_dir / "results.json").is_file():
         raise SystemExit(f"{run_dir}: not a finished run (no results.json)")
     stage = Path(tempfile.mkdtemp(dir=RESULTS, prefix=f".{name}-"))
-    for file in [*RUN_FILES, *(p.name for p in run_dir.glob("results-*.json"))]:
+    for file in [*RUN_FILES, *(p.name for p in run_dir.glob("results-*.json")), *(p.name for p in run_dir.glob("rd-*.png"))]:
         if (run_dir / file).is_file():
             shutil.copyfile(run_dir / file, stage / file)
     for point in sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(("eval-", "stage"))):

@@ -31,6 +31,10 @@ Functions (RUN is a folder under benchmarks/results/):
 - ``spread ANCHOR RUN...``: seed-to-seed spread of one recipe: each RUN's seed, BD-rates
   against ANCHOR and PSNR at each λ, then the range (max − min) of each column;
 - ``coders FILE``: the throughput table of ``benchmarks/coders.py --json FILE``;
+- ``videobd RUN``: per test sequence, BD-rates (PSNR YUV, PSNR RGB, MS-SSIM) of a video run's
+  model against each baseline and each other coding of the model (all-intra, one intra frame);
+- ``videopoints RUN SEQUENCE``: ``bpp / PSNR YUV`` of each curve at each of its points on one
+  sequence (earlier training stages left out);
 - ``gan RUN``: a generative codec's stage-1 model and its stage-2 model at each realism level
   per λ, every metric its results hold, and SWD, NIQE and PSNR against stage 1 (same bytes).
 
@@ -49,7 +53,7 @@ from pathlib import Path
 
 import yaml
 
-from nc_core.results import bd_table, load_results_json
+from nc_core.results import bd_table, load_results_json, sequence_bd_rows, sequence_curves
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -345,8 +349,51 @@ def gan(run: str) -> str:
     return "\n".join(rows)
 
 
+def _video_curves(run: str) -> list[dict]:
+    """A published video run's curves with their ``per_sequence`` rows: the model (one
+    ``results-<point>.json`` per λ), each other coding of it (``results-<label>-<point>.json``)
+    and the baselines (``baselines.json``)."""
+    folder = RESULTS / run
+    points = [f"lmbda={v}" for v in _lmbdas(run)]
+
+    def curve(name: str, files: list[Path]) -> dict:
+        docs = [json.loads(f.read_text()) for f in files]
+        return {"name": name, "kind": "nc", "labels": points,
+                "per_sequence": [[{k: v for k, v in r.items() if k != "per_frame"} for r in d["per_image"]]
+                                 for d in docs]}
+
+    labels = sorted({f.name[len("results-"):-len(f"-{points[0]}.json")]
+                     for f in folder.glob(f"results-*-{points[0]}.json")})
+    curves = [curve(run, [folder / f"results-{p}.json" for p in points])]
+    curves += [curve(f"{run} {label}", [folder / f"results-{label}-{p}.json" for p in points]) for label in labels]
+    return curves + json.loads((folder / "baselines.json").read_text())
+
+
+def videobd(run: str) -> str:
+    rows = ["| sequence | anchor | BD-rate (PSNR YUV) | BD-rate (PSNR RGB) | BD-rate (MS-SSIM) |", "|---|---|---|---|---|"]
+    for r in sequence_bd_rows(_video_curves(run)):
+        if r["anchor"].split()[-1].startswith("stage"):
+            continue  # an earlier training stage is not an anchor worth a row here
+        rows.append(f"| {r['sequence']} | {r['anchor']} | {_signed(r['bd_rate_psnr_yuv'])} | "
+                    f"{_signed(r['bd_rate_psnr'])} | {_signed(r['bd_rate_ms_ssim'])} |")
+    return "\n".join(rows)
+
+
+def videopoints(run: str, sequence: str) -> str:
+    seqs = sequence_curves(_video_curves(run))
+    if sequence not in seqs:
+        raise ValueError(f"{run}: no sequence {sequence!r} (have {', '.join(seqs)})")
+    curves = [c for c in seqs[sequence] if not c["name"].split()[-1].startswith("stage")]
+    width = max(len(c["bpp"]) for c in curves)
+    rows = ["| curve | " + " | ".join(f"point {i + 1}" for i in range(width)) + " |", "|---|" + "---|" * width]
+    for c in curves:
+        cells = [f"{c['labels'][i]}: {c['bpp'][i]:.4f} / {c['psnr-yuv'][i]:.2f}" for i in range(len(c["bpp"]))]
+        rows.append(f"| {c['name']} | " + " | ".join(cells + [""] * (width - len(cells))) + " |")
+    return "\n".join(rows)
+
+
 FUNCTIONS = {f.__name__: f for f in (points, point, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
-                                     lvalue, budget, coders, spread, gan)}
+                                     lvalue, budget, coders, spread, gan, videobd, videopoints)}
 
 
 # ---------------------------------------------------------------------------- pages
