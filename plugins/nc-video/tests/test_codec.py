@@ -145,3 +145,45 @@ def test_a_thousand_frames_code_and_decode_in_bounded_memory(ssf_spec):
 
     short, long = peak_kb(100), peak_kb(1000)
     assert long < short + 6 * 1024, (short, long)
+
+
+def _intra_flags(data: bytes) -> list[int]:
+    from nc_core.sequence_file import SequenceReader
+
+    return [k for k, _ in SequenceReader(io.BytesIO(data)).intra_frames()]
+
+
+@pytest.fixture
+def adaptive(ssf_spec):
+    torch.manual_seed(0)
+    codec = build(ssf_spec | {"adaptive_intra": True, "intra_period": 0}, "codec")
+    codec.update()
+    return codec.eval()
+
+
+def test_adaptive_intra_codes_a_frame_intra_where_that_is_smaller_and_closer(adaptive, frames, monkeypatch):
+    real = adaptive.pframe.encode
+
+    def costly(x, ref, seed):  # a P-frame coder that pays fifty times over and predicts black
+        pairs, _ = real(x, ref, seed)
+        return pairs * 50, torch.zeros_like(x)
+
+    monkeypatch.setattr(adaptive.pframe, "encode", costly)
+    data, recs = _code(adaptive, frames)
+    assert _intra_flags(data) == list(range(8))
+    decoded = list(adaptive.decompress_sequence(io.BytesIO(data), start=5))  # each one a random-access point
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, recs[5:]))
+
+    monkeypatch.setattr(adaptive.pframe, "encode", lambda x, ref, seed: ([], x.clone()))  # free and exact
+    assert _intra_flags(_code(adaptive, frames)[0]) == [0]
+    monkeypatch.setattr(adaptive, "adaptive_intra", False)
+    monkeypatch.setattr(adaptive.pframe, "encode", costly)
+    assert _intra_flags(_code(adaptive, frames)[0]) == [0]  # off: the schedule alone decides
+
+
+def test_adaptive_intra_decodes_exactly_across_a_scene_cut(adaptive, frames):
+    other = np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    clip = frames[:4] + [np.ascontiguousarray(other // (k + 1)) for k in range(4)]
+    data, recs = _code(adaptive, clip)
+    decoded = list(adaptive.decompress_sequence(io.BytesIO(data)))
+    assert len(decoded) == 8 and all(np.array_equal(a, b) for a, b in zip(decoded, recs))

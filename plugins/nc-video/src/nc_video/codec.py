@@ -8,6 +8,13 @@ reference a P-frame is predicted from is the previous *decoded* frame as pixels 
 decoder's frame buffer holds it, so encoder and decoder predict from identical references and
 the chain cannot drift. Frames are padded (replicated borders) to a multiple of 64 for the
 P-frame coder (its stride 16 and the hyperprior's 4) and cropped back.
+
+``adaptive_intra`` is an encoder decision the format already allows: a frame due to be
+predicted is also intra coded, and the intra coding is kept when it is no larger and no
+further from the source (MSE) than the prediction's: a scene cut, where a P-frame coder
+without intra blocks pays several times an intra frame's bytes for a worse picture. The
+decoder needs nothing new (every frame record says whether it is intra), an extra intra
+frame is one more random-access point, and the encoder's time per P-frame roughly doubles.
 """
 
 from __future__ import annotations
@@ -27,17 +34,21 @@ PAD = 64
 
 class ScaleSpaceFlowCodec(VideoCodec):
     """SSF (Agustsson et al. 2020) with intra frames from ``intra`` (any learned image codec);
-    ``scale_mediated`` adds Yang et al.'s residual scale. See the module docstring."""
+    ``scale_mediated`` adds Yang et al.'s residual scale; ``adaptive_intra`` lets the encoder
+    code a frame due to be predicted as an intra frame where that is smaller and closer (scene
+    cuts). See the module docstring."""
 
     name = "ssf"
 
     def __init__(self, intra: LearnedCodec, motion_entropy: EntropyModel, residual_entropy: EntropyModel,
                  quantizer: Quantizer, coder: Coder, intra_period: int = 32, channels: int = 128, latent: int = 192,
-                 levels: int = 5, sigma0: float = 1.5, scale_mediated: bool = False, seed: int = 0):
+                 levels: int = 5, sigma0: float = 1.5, scale_mediated: bool = False, adaptive_intra: bool = False,
+                 seed: int = 0):
         super().__init__()
         if intra_period < 0:
             raise ValueError(f"intra_period must be >= 0 (0: only the first frame), got {intra_period}")
         self.intra, self.coder, self.intra_period, self.seed = intra, coder, int(intra_period), int(seed)
+        self.adaptive_intra = bool(adaptive_intra)
         self.pframe = PFrameCoder(motion_entropy, residual_entropy, quantizer, channels, latent, levels, sigma0,
                                   scale_mediated)
 
@@ -86,9 +97,21 @@ class _Encoder:
             ideal = sum(information_bits(s, d) for s, d in pairs)
             payload = Payload([encode_all(codec.coder, pairs)], [], ideal_bits=ideal)
             rec = to_image(x_hat[..., :h, :w])
+            if codec.adaptive_intra:
+                intra_payload, intra_rec = codec.intra.encode_with_reconstruction(frame)
+                if _size(intra_payload) <= _size(payload) and _mse(intra_rec, frame) <= _mse(rec, frame):
+                    intra, payload, rec = True, intra_payload, intra_rec
         self.k += 1
         self.ref = rec
         return intra, payload, rec
+
+
+def _size(payload: Payload) -> int:
+    return sum(len(s) for s in payload.streams) + 4 * len(payload.header)
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a.astype(np.float64) - b) ** 2))
 
 
 class _Decoder:
