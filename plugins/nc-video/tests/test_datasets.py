@@ -73,3 +73,16 @@ def test_camera_motion_moves_a_photo(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(again[0], frames))
     with pytest.raises(PipelineError, match="zoom < 0.2"):
         build({"use": "camera-motion", "path": str(tmp_path), "zoom": 0.5}, "dataset")
+
+
+def test_camera_motion_holds_a_share_of_its_clips_still(tmp_path):
+    write_image(tmp_path / "p.png", np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    spec = {"use": "camera-motion", "path": str(tmp_path), "pan": 5, "clip": 3, "patch": 40, "batch": 16}
+
+    def still_clips(share):
+        clips = next(build(spec | {"still": share}, "dataset").batches(seed=0))
+        return sum(bool(torch.equal(c[0], c[1]) and torch.equal(c[1], c[2])) for c in clips)
+
+    assert still_clips(0.0) == 0 and still_clips(1.0) == 16 and 2 <= still_clips(0.5) <= 14
+    with pytest.raises(PipelineError, match="still is the share of clips without motion"):
+        build(spec | {"still": 1.5}, "dataset")

@@ -98,7 +98,9 @@ class VideoFolder(VideoDataset):
 class CameraMotion(VideoDataset):
     """**Synthetic** clips: a virtual camera moves over the photographs in ``path`` (pans of up
     to ``pan`` px per frame, zooms of up to ``zoom`` per frame, rotations of up to ``rotate``
-    degrees per frame, each drawn per clip), rendered by bilinear resampling. Real video has
+    degrees per frame, each drawn per clip), rendered by bilinear resampling; a share ``still`` of
+    the clips holds the camera still (the same frame repeated), as much real video does, so a
+    model learns that an unchanged frame should cost almost nothing. Real video has
     occlusions, lighting changes and noise that this has not: it adds training material, it does
     not replace real clips. ``count`` evaluation sequences of ``length`` frames at ``size``
     (``[width, height]``) are drawn from ``seed``; their names start with ``synthetic-``."""
@@ -106,12 +108,14 @@ class CameraMotion(VideoDataset):
     name = "camera-motion"
 
     def __init__(self, path: str, clip: int = 5, patch: int = 256, batch: int = 4, pan: float = 6.0,
-                 zoom: float = 0.01, rotate: float = 0.5, count: int = 4, length: int = 32,
+                 zoom: float = 0.01, rotate: float = 0.5, still: float = 0.0, count: int = 4, length: int = 32,
                  size: tuple[int, int] = (256, 256), seed: int = 0):
         _check(clip, patch, batch)
         if pan < 0 or not 0 <= zoom < 0.2 or rotate < 0 or count < 1 or length < 1 or min(size) < 16:
             raise ValueError("need pan >= 0, 0 <= zoom < 0.2, rotate >= 0, count >= 1, length >= 1 and a size "
                              "of at least 16 px per side")
+        if not 0 <= still <= 1:
+            raise ValueError(f"still is the share of clips without motion, in [0, 1], got {still}")
         self.path = files.expand_path(path)
         if not self.path.is_dir():
             raise ValueError(f"image folder {str(self.path)!r} does not exist")
@@ -119,7 +123,7 @@ class CameraMotion(VideoDataset):
         if not self.files:
             raise ValueError(f"no images in {str(self.path)!r}")
         self.clip, self.patch, self.batch = clip, patch, batch
-        self.pan, self.zoom, self.rotate = float(pan), float(zoom), float(rotate)
+        self.pan, self.zoom, self.rotate, self.still = float(pan), float(zoom), float(rotate), float(still)
         self.count, self.length, self.size, self.seed = count, length, (int(size[0]), int(size[1])), seed
         self._photos: list[torch.Tensor] | None = None
 
@@ -137,6 +141,8 @@ class CameraMotion(VideoDataset):
         vx, vy = rng.uniform(-self.pan, self.pan, 2)
         dz = rng.uniform(-self.zoom, self.zoom)
         dr = math.radians(rng.uniform(-self.rotate, self.rotate))
+        if self.still and rng.random() < self.still:
+            vx = vy = dz = dr = 0.0
         # the whole path (with its zoom-out and rotation) must stay inside the photo
         zooms = (1 + dz) ** np.arange(frames)
         reach = max(1.0, float((1 / zooms).max())) * math.hypot(width, height) / 2
