@@ -31,10 +31,12 @@ Functions (RUN is a folder under benchmarks/results/):
 - ``spread ANCHOR RUN...``: seed-to-seed spread of one recipe: each RUN's seed, BD-rates
   against ANCHOR and PSNR at each λ, then the range (max − min) of each column;
 - ``coders FILE``: the throughput table of ``benchmarks/coders.py --json FILE``;
-- ``videobd RUN``: per test sequence, BD-rates (PSNR YUV, PSNR RGB, MS-SSIM) of a video run's
-  model against each baseline and each other coding of the model (all-intra, one intra frame);
-- ``videopoints RUN SEQUENCE``: ``bpp / PSNR YUV`` of each curve at each of its points on one
-  sequence (earlier training stages left out);
+- ``videobd RUN [BASELINES_RUN]``: per test sequence, BD-rates (PSNR YUV, PSNR RGB, MS-SSIM) of
+  a video run's model against each baseline (of RUN, or of BASELINES_RUN) and each other coding
+  of the model (all-intra, one intra frame);
+- ``videovalue RUN SEQUENCE ANCHOR``: one of those BD-rates (PSNR YUV), or against ``nc=RUN2``;
+- ``videopoints RUN SEQUENCE [BASELINES_RUN]``: ``bpp / PSNR YUV`` of each curve at each of its
+  points on one sequence (earlier training stages left out);
 - ``gan RUN``: a generative codec's stage-1 model and its stage-2 model at each realism level
   per λ, every metric its results hold, and SWD, NIQE and PSNR against stage 1 (same bytes).
 
@@ -349,12 +351,16 @@ def gan(run: str) -> str:
     return "\n".join(rows)
 
 
-def _video_curves(run: str) -> list[dict]:
+def _video_curves(run: str, baselines: str | None = None) -> list[dict]:
     """A published video run's curves with their ``per_sequence`` rows: the model (one
-    ``results-<point>.json`` per λ), each other coding of it (``results-<label>-<point>.json``)
-    and the baselines (``baselines.json``)."""
+    ``results-lmbda=<λ>.json`` per point), each other coding of it (``results-<label>-lmbda=<λ>.json``)
+    and the baselines (``baselines.json`` of RUN if it has one, or of the run ``baselines``
+    names: a probe that re-evaluates a run's models shares its baselines)."""
     folder = RESULTS / run
-    points = [f"lmbda={v}" for v in _lmbdas(run)]
+    points = sorted((f.name[len("results-"):-len(".json")] for f in folder.glob("results-lmbda=*.json")),
+                    key=lambda p: float(p.split("=", 1)[1]))
+    if not points:
+        raise ValueError(f"{run}: no results-lmbda=*.json")
 
     def curve(name: str, files: list[Path]) -> dict:
         docs = [json.loads(f.read_text()) for f in files]
@@ -366,12 +372,13 @@ def _video_curves(run: str) -> list[dict]:
                      for f in folder.glob(f"results-*-{points[0]}.json")})
     curves = [curve(run, [folder / f"results-{p}.json" for p in points])]
     curves += [curve(f"{run} {label}", [folder / f"results-{label}-{p}.json" for p in points]) for label in labels]
-    return curves + json.loads((folder / "baselines.json").read_text())
+    file = RESULTS / (baselines or run) / "baselines.json"
+    return curves + (json.loads(file.read_text()) if file.is_file() or baselines else [])
 
 
-def videobd(run: str) -> str:
+def videobd(run: str, baselines: str | None = None) -> str:
     rows = ["| sequence | anchor | BD-rate (PSNR YUV) | BD-rate (PSNR RGB) | BD-rate (MS-SSIM) |", "|---|---|---|---|---|"]
-    for r in sequence_bd_rows(_video_curves(run)):
+    for r in sequence_bd_rows(_video_curves(run, baselines)):
         if r["anchor"].split()[-1].startswith("stage"):
             continue  # an earlier training stage is not an anchor worth a row here
         rows.append(f"| {r['sequence']} | {r['anchor']} | {_signed(r['bd_rate_psnr_yuv'])} | "
@@ -379,8 +386,22 @@ def videobd(run: str) -> str:
     return "\n".join(rows)
 
 
-def videopoints(run: str, sequence: str) -> str:
-    seqs = sequence_curves(_video_curves(run))
+def videovalue(run: str, sequence: str, anchor: str) -> str:
+    """One BD-rate (PSNR YUV) of a video run's model on one sequence against ANCHOR (a
+    baseline's name, ``nc=RUN2`` another run's model on the same sequence, or a coding label)."""
+    kind, _, other = anchor.partition("=")
+    curves = _video_curves(run)
+    if kind == "nc":
+        curves = [curves[0], _video_curves(other)[0]]
+    want = other if kind == "nc" else anchor
+    for r in sequence_bd_rows(curves):
+        if r["sequence"] == sequence and r["anchor"] in (want, f"{run} {want}"):
+            return _signed(r["bd_rate_psnr_yuv"])
+    raise ValueError(f"{run}: no BD-rate on {sequence!r} against {anchor!r}")
+
+
+def videopoints(run: str, sequence: str, baselines: str | None = None) -> str:
+    seqs = sequence_curves(_video_curves(run, baselines))
     if sequence not in seqs:
         raise ValueError(f"{run}: no sequence {sequence!r} (have {', '.join(seqs)})")
     curves = [c for c in seqs[sequence] if not c["name"].split()[-1].startswith("stage")]
@@ -393,7 +414,7 @@ def videopoints(run: str, sequence: str) -> str:
 
 
 FUNCTIONS = {f.__name__: f for f in (points, point, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
-                                     lvalue, budget, coders, spread, gan, videobd, videopoints)}
+                                     lvalue, budget, coders, spread, gan, videobd, videovalue, videopoints)}
 
 
 # ---------------------------------------------------------------------------- pages
