@@ -40,6 +40,7 @@ __all__ = [
     "bd_table",
     "load_results_json",
     "plot_rd",
+    "sequence_bd_rows",
     "sequence_curves",
     "sequence_sections",
     "write_report_md",
