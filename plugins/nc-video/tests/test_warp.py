@@ -77,3 +77,14 @@ def test_gradients_reach_the_flow_and_bad_shapes_are_refused(frame):
     assert flow.grad is not None and flow.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="flow must be 2 x 3 x 20 x 24"):
         scale_space_warp(scale_space_volume(frame), torch.zeros(2, 2, 20, 24, dtype=frame.dtype))
+
+
+def test_the_scale_learns_from_zero_where_an_untrained_coder_starts(frame):
+    """At the zero flow of an untrained coder the prediction is the frame itself, and a loss
+    that wants blur pulls s up: grid_sample's border gives no gradient, so level 0 must not
+    sit on the volume's border."""
+    flow = torch.zeros(frame.shape[0], 3, *frame.shape[-2:], dtype=frame.dtype, requires_grad=True)
+    predicted = warp(frame, flow)
+    assert torch.allclose(predicted, frame, atol=1e-6)
+    ((predicted - gaussian_blur(frame, 1.5)) ** 2).sum().backward()
+    assert (flow.grad[:, 2] < 0).any() and flow.grad[:, 2].abs().sum() > 1e-3  # descent raises s

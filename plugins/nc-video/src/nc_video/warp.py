@@ -58,7 +58,11 @@ def scale_space_warp(volume: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     # grid_sample's coordinates with align_corners=True: -1 and 1 are the first and last samples
     gx = 2 * (xs + flow[:, 0]) / max(w - 1, 1) - 1
     gy = 2 * (ys + flow[:, 1]) / max(h - 1, 1) - 1
-    gz = 2 * flow[:, 2].clamp(0, levels - 1) / max(levels - 1, 1) - 1
+    # level 0 is sampled one step inside a copy of itself: grid_sample gives no gradient at a
+    # border, and s starts at exactly 0 (an untrained coder does not blur), so without the copy
+    # s would never learn to blur
+    volume = torch.cat([volume[:, :, :1], volume], dim=2)
+    gz = 2 * (flow[:, 2].clamp(0, levels - 1) + 1) / levels - 1
     grid = torch.stack([gx, gy, gz], dim=-1)[:, None]  # N x 1 x H x W x 3
     return F.grid_sample(volume, grid, mode="bilinear", padding_mode="border", align_corners=True)[:, :, 0]
 
