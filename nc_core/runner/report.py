@@ -233,9 +233,9 @@ def sequence_bd_rows(curves: Sequence[dict]) -> list[dict[str, Any]]:
     return rows
 
 
-def sequence_sections(curves: Sequence[dict]) -> list[str]:
-    """report.md lines, per sequence: the model's BD-rates (:func:`sequence_bd_rows`), then
-    every curve's points on that sequence."""
+def sequence_sections(curves: Sequence[dict], plots: dict[str, str] | None = None) -> list[str]:
+    """report.md lines, per sequence: its plot (``plots``: sequence -> image file, if given),
+    the model's BD-rates (:func:`sequence_bd_rows`), then every curve's points on it."""
     seqs = sequence_curves(curves)
     if not seqs:
         return []
@@ -246,6 +246,8 @@ def sequence_sections(curves: Sequence[dict]) -> list[str]:
     for name, seq in seqs.items():
         frames = seq[0].get("frames")
         out += [f"### {name}" + (f" ({frames} frames)" if frames else ""), ""]
+        if plots and name in plots:
+            out += [f"![{name}]({plots[name]})", ""]
         rows = [r for r in bd if r["sequence"] == name]
         if rows:
             out += ["| curve | anchor | BD-rate (PSNR YUV) | BD-rate (PSNR RGB) | BD-rate (MS-SSIM) |",

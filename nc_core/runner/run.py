@@ -106,7 +106,7 @@ class Lossy:
         return _test_images(cfg)
 
     def check(self, codec, data, suffix: str) -> None:
-        pass
+        """Nothing to check: a lossy image codec takes any RGB image (it pads what it needs)."""
 
     def evaluate(self, runner: Runner, codec, cfg: dict, suffix: str, data, metrics, path: Path, budget: dict):
         """Code every test image for real; write the point's ``results.json``; its mean point."""
@@ -231,16 +231,14 @@ class Video(Lossy):
 
     def more_report(self, runner: Runner, curves: list[dict]) -> list[str]:
         """Per sequence: an R-D plot ``rd-<sequence>.png``, the model's BD-rates, every curve's points."""
-        lines = report.sequence_sections(curves)
+        plots = {}
         for name, seq in report.sequence_curves(curves).items():
-            plot = f"rd-{name}.png"
-            report.plot_rd(runner.out_dir / plot, seq, title=name)
-            at = lines.index(next(x for x in lines if x.startswith(f"### {name}")))
-            lines[at + 1:at + 1] = ["", f"![{name}]({plot})"]
+            plots[name] = f"rd-{name}.png"
+            report.plot_rd(runner.out_dir / plots[name], seq, title=name)
         for row in report.sequence_bd_rows(curves):
             runner.log(f"{row['sequence']}: BD-rate (PSNR YUV) vs {row['anchor']}: "
                        f"{report.pct(row['bd_rate_psnr_yuv'])}")
-        return lines
+        return report.sequence_sections(curves, plots)
 
 
 def _summary(row: dict) -> dict:
