@@ -1,6 +1,7 @@
 """The ``nc`` command line.
 
-Exit status: 0 success, 2 user or input error (one line, no traceback), 1 internal error.
+Exit status: 0 success, 2 user or input error (one line, no traceback), 1 internal error, 3 in
+a process of a distributed run that lost the others (:mod:`nc_core.distributed`).
 ``NC_FULL_ERROR=1`` adds the traceback to any error.
 
 Only the standard library is imported at module level: ``nc --version`` and ``--help`` answer
@@ -80,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue the latest run of this pipeline")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.add_argument("--print-config", action="store_true", help="print the resolved pipeline and exit")
+    r.add_argument("--nproc", type=_threads, metavar="N",
+                   help="train and evaluate in N processes on this machine (torchrun, DistributedDataParallel; "
+                        "gloo on CPU, NCCL with one GPU per process); data.train.batch is the global batch")
+    r.add_argument("--nnodes", type=_threads, default=1, metavar="N",
+                   help="machines taking part, each running this command (default 1; needs --rdzv-endpoint)")
+    r.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="where the machines meet (torchrun's c10d rendezvous, hosted by the first to arrive)")
+    r.add_argument("--rdzv-id", default="nc", metavar="ID", help="the job's name at the rendezvous (default: nc)")
 
     s = sub.add_parser("snapshot", help="copy a run to continue it elsewhere: training checkpoints as fp16 weights only",
                        description="Copy RUN_DIR (OUT/<name>/<run-id>, or OUT/<name> for its latest run) to "
@@ -244,11 +253,26 @@ def cmd_run(args) -> int:
     from nc_core.pipeline import load_pipeline
     from nc_core.runner.run import Runner
 
+    from nc_core import distributed
+
     pipeline = load_pipeline(args.pipeline, args.overrides)
     if args.print_config:
         sys.stdout.write(pipeline.to_yaml())
         return EXIT_OK
-    Runner(pipeline, Path(args.out), resume=args.resume, quiet=args.quiet).run()
+    if (args.nproc or args.nnodes > 1) and distributed.env_world() == 1:  # start torchrun, which runs us again
+        argv = ["run", args.pipeline, *(x for kv in args.overrides for x in ("--set", kv)), "--out", args.out]
+        argv += ["--resume"] * args.resume + ["--quiet"] * args.quiet
+        return distributed.launch(argv, args.nproc or 1, args.nnodes, args.rdzv_endpoint, args.rdzv_id)
+    distributed.init_from_env(pipeline.config["device"])  # under torchrun: join the others
+    try:
+        Runner(pipeline, Path(args.out), resume=args.resume, quiet=args.quiet).run()
+    except RuntimeError as exc:
+        lost = distributed.peer_lost(exc)
+        if lost is None:
+            raise
+        raise lost from None
+    finally:
+        distributed.shutdown()
     return EXIT_OK
 
 
@@ -560,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     if first:
         gc.disable()
     from nc_core.container import ContainerError  # imports torch
+    from nc_core.distributed import EXIT_PEER, LAUNCHED_ENV, PeerLost
     from nc_core.pipeline import PipelineError
     from nc_core.plugins import PluginError, UnknownComponent
 
@@ -567,19 +592,26 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         gc.enable()
     full = os.environ.get("NC_FULL_ERROR", "") not in ("", "0")
+    # under torchrun every process meets the same user errors: rank 0 alone says them
+    said = full or os.environ.get("RANK", "0") == "0"
     try:
         return COMMANDS[args.command](args)
     except PipelineError as exc:
         if full:
             traceback.print_exc()
-        for problem in exc.problems:
+        for problem in exc.problems if said else ():
             print(problem, file=sys.stderr)
         return EXIT_USER
     except (UserError, ContainerError, PluginError, UnknownComponent, FileNotFoundError) as exc:
         if full:
             traceback.print_exc()
-        print(f"nc: error: {exc}", file=sys.stderr)
+        if said:
+            print(f"nc: error: {exc}", file=sys.stderr)
         return EXIT_USER
+    except PeerLost as exc:
+        if said and not os.environ.get(LAUNCHED_ENV):  # `nc run --nproc` names the cause itself
+            print(f"nc: error: {exc}", file=sys.stderr)
+        return EXIT_PEER
     except KeyboardInterrupt:
         print("nc: interrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,16 @@ from pathlib import Path
 
 from nc_core.errors import UserError
 
+#: whether this process writes (False in a distributed run's processes other than rank 0, set by
+#: :func:`nc_core.distributed.init_from_env`: every rank runs the same code, rank 0 keeps the record)
+_writes = True
+
+
+def drop_writes(drop: bool = True) -> None:
+    """Make :func:`atomic_write` a no-op in this process (``drop=False``: writes again)."""
+    global _writes
+    _writes = not drop
+
 
 def current_umask() -> int:
     """The process umask (read by setting it, then restoring it at once)."""
@@ -45,7 +55,10 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
 
     The directory must exist (nothing is created), the file gets the permissions an ordinary
     ``open(path, "w")`` would (``0o666`` less the umask), and every failure is a
-    :class:`UserError` that names ``path``, never the temporary file."""
+    :class:`UserError` that names ``path``, never the temporary file. In a process that drops
+    writes (:func:`drop_writes`) it does nothing."""
+    if not _writes:
+        return
     path = check_writable(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:

@@ -1,5 +1,9 @@
 """Evaluation on real bytes: every test image is compressed to a container, decoded from those
-bytes, checked against the evaluation reconstruction, and measured."""
+bytes, checked against the evaluation reconstruction, and measured.
+
+Under torchrun the images (sequences) are shared out over the processes and every rank gets
+all rows back in order (:func:`nc_core.distributed.map_items`): the same rows, the same bytes
+per image, as one process."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from nc_core import container
+from nc_core import container, distributed
 from nc_core.contracts import Baseline, LearnedCodec, LosslessCodec, Metric, VideoCodec
 
 #: cumulative rates are reported after these many items (the initial-bits effect)
@@ -36,8 +40,9 @@ def evaluate_codec(codec: LearnedCodec, images: Iterable[tuple[str, np.ndarray]]
     """Per-image rows: metrics on the decoded image, sizes, ideal bits and timings; ``keep``
     (a list) receives each ``(original, decoded)`` pair, for the set metrics."""
     codec.cpu().eval()
-    rows = []
-    for name, image in images:
+
+    def one(item):
+        name, image = item
         t0 = time.perf_counter()
         payload, expected = codec.encode_with_reconstruction(image)
         data = container.pack(codec, payload)
@@ -50,28 +55,33 @@ def evaluate_codec(codec: LearnedCodec, images: Iterable[tuple[str, np.ndarray]]
                "ideal_bits": payload.ideal_bits}
         row |= _measure(metrics, image, decoded, len(data))
         row |= {"encoding_time": t1 - t0, "decoding_time": t2 - t1}
-        rows.append(row)
-        if keep is not None:
-            keep.append((image, decoded))
         if progress:
             progress(name, row)
-    return rows
+        return row, ((image, decoded) if keep is not None else None)
+
+    results = distributed.map_items(one, images)
+    if keep is not None:
+        keep.extend(pair for _, pair in results)
+    return [row for row, _ in results]
 
 
 def evaluate_baseline(baseline: Baseline, images: Sequence[tuple[str, np.ndarray]],
                       metrics: Sequence[Metric], keep: list | None = None) -> list[dict]:
-    rows = []
-    for name, image in images:
+    def one(item):
+        name, image = item
         t0 = time.perf_counter()
         data = baseline.compress(image)
         t1 = time.perf_counter()
         decoded = baseline.decompress(data)
         t2 = time.perf_counter()
         row = {"image": name, "bytes": len(data)} | _measure(metrics, image, decoded, len(data))
-        rows.append(row | {"encoding_time": t1 - t0, "decoding_time": t2 - t1})
-        if keep is not None:
-            keep.append((image, decoded))
-    return rows
+        return row | {"encoding_time": t1 - t0, "decoding_time": t2 - t1}, ((image, decoded) if keep is not None
+                                                                             else None)
+
+    results = distributed.map_items(one, images)
+    if keep is not None:
+        keep.extend(pair for _, pair in results)
+    return [row for row, _ in results]
 
 
 def evaluate_sequence(codec: VideoCodec, name: str, frames: Iterable[np.ndarray], metrics: Sequence[Metric]
@@ -110,7 +120,7 @@ def evaluate_sequence(codec: VideoCodec, name: str, frames: Iterable[np.ndarray]
 def sequences_point(codec: VideoCodec, sequences, metrics: Sequence[Metric]) -> tuple[list[dict], dict[str, float]]:
     """``(per-sequence rows, mean point)``: each number the mean over sequences of the
     per-sequence values, as learned-video papers average (frame counts may differ)."""
-    rows = [evaluate_sequence(codec, name, frames, metrics) for name, frames in sequences]
+    rows = distributed.map_items(lambda item: evaluate_sequence(codec, *item, metrics), sequences)
     return rows, mean_point([{k: v for k, v in r.items() if k not in ("sequence", "frames", "per_frame")}
                              for r in rows])
 
@@ -139,25 +149,32 @@ def baseline_sequences_curve(baselines: Sequence[Baseline], sequences, metrics: 
     sequences (as :func:`sequences_point`) and ``per_sequence``, each sequence's row."""
     points = []
     for baseline in baselines:
-        rows = [evaluate_baseline_sequence(baseline, name, frames, metrics) for name, frames in sequences]
+        rows = distributed.map_items(lambda item, b=baseline: evaluate_baseline_sequence(b, *item, metrics), sequences)
         mean = mean_point([{k: v for k, v in r.items() if k not in ("sequence", "frames")} for r in rows])
         points.append(mean | {"per_sequence": rows})
     return as_curve(baselines[0].name, "baseline", points, labels=[f"q={b.quality}" for b in baselines])
 
 
-def _point(rows: list[dict], metrics: Sequence[Metric], pairs: list) -> dict[str, float]:
+def _point(rows: list[dict], metrics: Sequence[Metric], pairs: list | None) -> dict[str, float]:
+    if pairs is None:
+        return mean_point(rows)
     return mean_point(rows) | measure_set(metrics, [o for o, _ in pairs], [d for _, d in pairs])
+
+
+def _pairs(metrics: Sequence[Metric]) -> list | None:
+    """A list to keep ``(original, decoded)`` pairs in when a set metric needs them."""
+    return [] if any(not m.per_image for m in metrics) else None
 
 
 def codec_point(codec: LearnedCodec, images, metrics: Sequence[Metric]) -> tuple[list[dict], dict[str, float]]:
     """``(per-image rows, mean point with the set metrics)`` of a codec on ``images``."""
-    pairs: list = []
+    pairs = _pairs(metrics)
     rows = evaluate_codec(codec, images, metrics, keep=pairs)
     return rows, _point(rows, metrics, pairs)
 
 
 def baseline_point(baseline: Baseline, images, metrics: Sequence[Metric]) -> dict[str, float]:
-    pairs: list = []
+    pairs = _pairs(metrics)
     return _point(evaluate_baseline(baseline, images, metrics, keep=pairs), metrics, pairs)
 
 

@@ -79,8 +79,9 @@ def write_results_json(
     description: str,
     points: Sequence[dict[str, float]],
     per_image: Sequence[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write a CompressAI-format results file.
+    """Write a CompressAI-format results file (``extra``: more top-level fields).
 
     :param path: destination, e.g. ``runs/quickstart/<id>/results.json``
     :param name: curve name (CompressAI's ``name``)
@@ -109,6 +110,7 @@ def write_results_json(
     }
     if per_image is not None:
         doc["per_image"] = list(per_image)
+    doc |= extra or {}
     atomic_write(path, json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n")
 
 

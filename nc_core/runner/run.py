@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from nc_core import models
+from nc_core import distributed, models
 from nc_core._deprecation import moved
 from nc_core.contracts import LosslessCodec, VideoCodec
 from nc_core.errors import UserError
@@ -273,7 +273,7 @@ class Lossless:
                 variant.load_state_dict(codec.state_dict())
             name = ",".join(x for x in (suffix, label) if x) or cfg["name"]
             runner.log(f"{name}: coding {len(data)} items as one file")
-            rows.append({"label": name} | evaluate_lossless(variant, data))
+            rows.append({"label": name} | distributed.on_main(lambda v=variant: evaluate_lossless(v, data)))
         doc = {"name": cfg["name"], "kind": "lossless", "results": rows, "training": budget}
         atomic_write(path, json.dumps(report.jsonable(doc), indent=2) + "\n")
         return rows
@@ -283,7 +283,7 @@ class Lossless:
 
     def baseline(self, runner: Runner, codecs, data, metrics):
         runner.log(f"baseline {codecs[0].name} on {len(data)} items")
-        return evaluate_lossless_baseline(codecs[0], data) | {"quality": codecs[0].quality}
+        return distributed.on_main(lambda: evaluate_lossless_baseline(codecs[0], data)) | {"quality": codecs[0].quality}
 
     def write(self, runner: Runner, cfg: dict, points: list[Point], baselines: list, data) -> None:
         out = runner.out_dir
@@ -358,12 +358,13 @@ class Runner:
     def __init__(self, pipeline: Pipeline, out: Path, resume: bool = False, quiet: bool = False):
         self.pipeline, self.resume, self.quiet = pipeline, resume, quiet
         self.base = Path(out) / pipeline.config["name"]
-        self.run_dir = latest_run_dir(self.base) if resume else None  # created once checks pass
+        # rank 0 finds the run, the other processes take its word (their clocks and views may differ)
+        self.run_dir = distributed.on_main(lambda: latest_run_dir(self.base)) if resume else None  # created once checks pass
         self.out_dir: Path | None = None  # evaluation files: the run dir, or its eval-<hash>/
         self.changed: list[str] = []  # evaluate keys a --resume changed
 
     def log(self, message: str) -> None:
-        if not self.quiet:
+        if not self.quiet and distributed.current().main:
             print(message, flush=True)
 
     def preflight(self, runs) -> tuple[list, list]:
@@ -403,9 +404,9 @@ class Runner:
             if not (i and cfg.get("train", {}).get("warm_start")):  # warm points start from the previous one
                 self._check_init(cfg)
         if self.run_dir is None:
-            self.run_dir = new_run_dir(self.base)
+            self.run_dir = distributed.on_main(lambda: new_run_dir(self.base))
         self.out_dir = self.run_dir / f"eval-{self._evaluate_hash()}" if self.changed else self.run_dir
-        self.out_dir.mkdir(exist_ok=True)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         if not (self.out_dir / models.PIPELINE_FILE).exists():  # a resumed run keeps its record
             atomic_write(self.out_dir / models.PIPELINE_FILE, self.pipeline.to_yaml())
         points, previous = [], None
@@ -631,9 +632,7 @@ class Runner:
         rows, refined = codec_point(self._refined(codec, cfg), subset, metrics)
         comparison = {"plain": plain, "refined": refined, "images": len(subset), "steps": refine["steps"]}
         report.write_results_json(path, cfg["name"], f"nc {cfg['codec']['use']} {suffix} refined".strip(),
-                                  [refined], per_image=rows)
-        doc = json.loads(path.read_text()) | {"comparison": comparison}
-        atomic_write(path, json.dumps(doc, indent=2) + "\n")
+                                  [refined], per_image=rows, extra={"comparison": comparison})
         return {"label": label, **comparison}
 
 
