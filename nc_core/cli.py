@@ -250,10 +250,9 @@ def _summary(args, source: Path, target: Path, size: int, rate: str, seconds: fl
 
 
 def cmd_run(args) -> int:
+    from nc_core import distributed
     from nc_core.pipeline import load_pipeline
     from nc_core.runner.run import Runner
-
-    from nc_core import distributed
 
     pipeline = load_pipeline(args.pipeline, args.overrides)
     if args.print_config:

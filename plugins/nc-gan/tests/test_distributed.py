@@ -12,7 +12,6 @@ import sys
 
 import pytest
 import torch
-
 from test_two_stages import PIPELINE
 
 pytestmark = pytest.mark.slow
