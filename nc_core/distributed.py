@@ -269,6 +269,8 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, endpoint: str | None = 
     if nnodes > 1 and not endpoint:
         raise UserError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every machine)")
     os.environ[LAUNCHED_ENV] = "1"  # the processes leave the report of a lost peer to this one
+    if "OMP_NUM_THREADS" not in os.environ:  # the machine's cores shared out, not N x all of them
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
     if os.environ.get("NC_FULL_ERROR", "") in ("", "0"):
         logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its reports, ours instead
     join = timeout_seconds()
