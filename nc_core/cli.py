@@ -582,7 +582,15 @@ def main(argv: list[str] | None = None) -> int:
     first = "nc_core.container" not in sys.modules
     if first:
         gc.disable()
+    # `nc run --nproc` speaks for its processes: torch's C++ warnings (a rendezvous retrying,
+    # a store timing out) are read when torch loads, so quiet them here, for this process only
+    cpp_log = os.environ.get("TORCH_CPP_LOG_LEVEL")
+    launcher = args.command == "run" and (args.nproc or args.nnodes > 1)
+    if launcher and cpp_log is None and os.environ.get("NC_FULL_ERROR", "") in ("", "0"):
+        os.environ["TORCH_CPP_LOG_LEVEL"] = "FATAL"
     from nc_core.container import ContainerError  # imports torch
+    if launcher and cpp_log is None:
+        os.environ.pop("TORCH_CPP_LOG_LEVEL", None)
     from nc_core.distributed import EXIT_PEER, LAUNCHED_ENV, PeerLost
     from nc_core.pipeline import PipelineError
     from nc_core.plugins import PluginError, UnknownComponent

@@ -261,7 +261,7 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, endpoint: str | None = 
     import sys
 
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.elastic.rendezvous.api import RendezvousError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError, RendezvousTimeoutError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     if nproc < 1 or nnodes < 1:
@@ -276,7 +276,7 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, endpoint: str | None = 
     join = timeout_seconds()
     config = LaunchConfig(min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc, run_id=run_id,
                           rdzv_backend="c10d", rdzv_endpoint=endpoint or "localhost:0",
-                          rdzv_configs={"join_timeout": join, "timeout": join} if nnodes > 1 else {"timeout": join},
+                          rdzv_configs={"join_timeout": join, "read_timeout": join, "timeout": join},
                           max_restarts=0, monitor_interval=0.5, start_method="spawn")
     where = f"{nproc} process(es) on each of {nnodes} machines" if nnodes > 1 else f"{nproc} processes"
     try:
@@ -300,6 +300,10 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, endpoint: str | None = 
         return 1
     except (RendezvousError, RuntimeError, OSError, ValueError) as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, RendezvousTimeoutError):
+            text = f"not every machine joined within {TIMEOUT_ENV}={join:g} s"
+        elif "store has failed" in text:
+            text = "the endpoint does not answer as a rendezvous (a port used by another program?)"
         print(f"nc: error: torchrun could not start {where} "
               f"(rendezvous {endpoint or 'on this machine'}): {text}", file=sys.stderr)
         return 1

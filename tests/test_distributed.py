@@ -269,3 +269,32 @@ def test_a_batch_that_does_not_split_is_refused(work):
     assert lines[-1].startswith("nc: error: data.train.batch: the global batch of 3 does not split over 2"), \
         proc.stderr[-2000:]
     assert sum(line.startswith("nc: error") for line in lines) == 1
+
+
+def test_machines_that_never_meet_time_out_with_one_line(work):
+    """A second machine that never comes: the rendezvous gives up after NC_DIST_TIMEOUT."""
+    t0 = time.monotonic()
+    proc = nc("run", "tiny.yaml", "--out", "alone", "--quiet", "--nproc", "1", "--nnodes", "2",
+              "--rdzv-endpoint", f"127.0.0.1:{free_port()}", cwd=work, env={"NC_DIST_TIMEOUT": "4"}, timeout=120)
+    assert proc.returncode == 1 and time.monotonic() - t0 < 60
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[-1]]
+    assert "not every machine joined within NC_DIST_TIMEOUT=4 s" in proc.stderr
+    assert not (work / "alone").exists()
+
+
+def test_an_endpoint_held_by_another_program_is_one_line(work):
+    """The rendezvous port belongs to a program that is not a c10d store (here: one that
+    accepts connections and then goes away)."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        job = subprocess.Popen([sys.executable, "-m", "nc_core", "run", "tiny.yaml", "--out", "taken", "--quiet",
+                                "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{port}"],
+                               cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "NC_DIST_TIMEOUT": "20"})
+        time.sleep(3)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 1
+    assert len(err.strip().splitlines()) == 1 and err.startswith("nc: error: torchrun could not start"), err[-2000:]
+    assert not (work / "taken").exists()
