@@ -86,3 +86,22 @@ def test_camera_motion_holds_a_share_of_its_clips_still(tmp_path):
     assert still_clips(0.0) == 0 and still_clips(1.0) == 16 and 2 <= still_clips(0.5) <= 14
     with pytest.raises(PipelineError, match="still is the share of clips without motion"):
         build(spec | {"still": 1.5}, "dataset")
+
+
+def test_camera_motion_objects_move_on_their_own(tmp_path):
+    """With objects and a camera held still, frames differ only where an object moved; with a
+    still clip, nothing moves at all; objects: 0 renders what it rendered before."""
+    write_image(tmp_path / "p.png", np.random.default_rng(4).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    spec = {"use": "camera-motion", "path": str(tmp_path), "pan": 0, "zoom": 0, "rotate": 0, "clip": 3,
+            "patch": 64, "batch": 8}
+    plain = next(build(spec, "dataset").batches(seed=0))
+    moving = next(build(spec | {"objects": 3, "object_pan": 6}, "dataset").batches(seed=0))
+    assert torch.equal(next(build(spec | {"objects": 0}, "dataset").batches(seed=0)), plain)
+    assert all(torch.equal(c[0], c[1]) for c in plain)  # the camera alone does not move
+    changed = [(c[0] != c[1]).any(0).float().mean().item() for c in moving]
+    assert max(changed) > 0.01  # some objects moved ...
+    assert all(share < 0.9 for share in changed)  # ... locally: most of each frame stayed
+    still = next(build(spec | {"objects": 3, "still": 1.0, "pan": 5}, "dataset").batches(seed=0))
+    assert all(torch.equal(c[0], c[1]) and torch.equal(c[1], c[2]) for c in still)
+    with pytest.raises(PipelineError, match="objects and object_pan must be >= 0"):
+        build(spec | {"objects": -1}, "dataset")

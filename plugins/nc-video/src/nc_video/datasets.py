@@ -102,15 +102,22 @@ class CameraMotion(VideoDataset):
     the clips holds the camera still (the same frame repeated), as much real video does, so a
     model learns that an unchanged frame should cost almost nothing. Real video has
     occlusions, lighting changes and noise that this has not: it adds training material, it does
-    not replace real clips. ``count`` evaluation sequences of ``length`` frames at ``size``
+    not replace real clips. ``objects`` adds up to that many moving objects per clip, as
+    FlyingChairs does for optical flow (Dosovitskiy et al. 2015): elliptical pieces of other
+    photographs, each moving by its own velocity of up to ``object_pan`` px per frame over the
+    moving background, so that clips have local motion, occlusions and disocclusions, not one
+    global motion. ``count`` evaluation sequences of ``length`` frames at ``size``
     (``[width, height]``) are drawn from ``seed``; their names start with ``synthetic-``."""
 
     name = "camera-motion"
 
     def __init__(self, path: str, clip: int = 5, patch: int = 256, batch: int = 4, pan: float = 6.0,
-                 zoom: float = 0.01, rotate: float = 0.5, still: float = 0.0, count: int = 4, length: int = 32,
-                 size: tuple[int, int] = (256, 256), seed: int = 0):
+                 zoom: float = 0.01, rotate: float = 0.5, still: float = 0.0, objects: int = 0,
+                 object_pan: float = 8.0, count: int = 4, length: int = 32, size: tuple[int, int] = (256, 256),
+                 seed: int = 0):
         _check(clip, patch, batch)
+        if objects < 0 or object_pan < 0:
+            raise ValueError(f"objects and object_pan must be >= 0, got {objects} and {object_pan}")
         if pan < 0 or not 0 <= zoom < 0.2 or rotate < 0 or count < 1 or length < 1 or min(size) < 16:
             raise ValueError("need pan >= 0, 0 <= zoom < 0.2, rotate >= 0, count >= 1, length >= 1 and a size "
                              "of at least 16 px per side")
@@ -124,6 +131,7 @@ class CameraMotion(VideoDataset):
             raise ValueError(f"no images in {str(self.path)!r}")
         self.clip, self.patch, self.batch = clip, patch, batch
         self.pan, self.zoom, self.rotate, self.still = float(pan), float(zoom), float(rotate), float(still)
+        self.objects, self.object_pan = int(objects), float(object_pan)
         self.count, self.length, self.size, self.seed = count, length, (int(size[0]), int(size[1])), seed
         self._photos: list[torch.Tensor] | None = None
 
@@ -141,7 +149,8 @@ class CameraMotion(VideoDataset):
         vx, vy = rng.uniform(-self.pan, self.pan, 2)
         dz = rng.uniform(-self.zoom, self.zoom)
         dr = math.radians(rng.uniform(-self.rotate, self.rotate))
-        if self.still and rng.random() < self.still:
+        still = bool(self.still and rng.random() < self.still)
+        if still:
             vx = vy = dz = dr = 0.0
         # the whole path (with its zoom-out and rotation) must stay inside the photo
         zooms = (1 + dz) ** np.arange(frames)
@@ -163,7 +172,37 @@ class CameraMotion(VideoDataset):
             grids.append(torch.stack([2 * px / (pw - 1) - 1, 2 * py / (ph - 1) - 1], dim=-1))
         out = F.grid_sample(photo[None].expand(frames, -1, -1, -1), torch.stack(grids), mode="bilinear",
                             padding_mode="border", align_corners=True)
+        for _ in range(rng.integers(self.objects + 1) if self.objects else 0):
+            out = self._add_object(rng, out, moving=not still)
         return out.clamp_(0, 1)
+
+    def _add_object(self, rng: np.random.Generator, frames: torch.Tensor, moving: bool) -> torch.Tensor:
+        """``frames`` with one more object in front: an ellipse cut from a random photo, its
+        size 1/8 to 1/3 of the frame's smaller side (per axis), starting anywhere in the frame
+        and moving by its own velocity (none in a still clip)."""
+        t, _, height, width = frames.shape
+        side = min(width, height)
+        ow, oh = (int(v) for v in rng.integers(max(2, side // 8), max(3, side // 3 + 1), 2))
+        photo = self.photos[rng.integers(len(self.photos))]
+        top, left = rng.integers(photo.shape[1] - oh + 1), rng.integers(photo.shape[2] - ow + 1)
+        texture = photo[:, top : top + oh, left : left + ow].float().div(255.0)
+        x0, y0 = rng.uniform(0, width), rng.uniform(0, height)  # the object's centre in frame 0
+        vx, vy = rng.uniform(-self.object_pan, self.object_pan, 2) if moving else (0.0, 0.0)
+        ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
+                                indexing="ij")
+        out = frames.clone()
+        for k in range(t):
+            # object coordinates in [-1, 1] (grid_sample's), the ellipse |u|^2 + |v|^2 <= 1 inside
+            u = (xs - (x0 + vx * k)) / (ow / 2)
+            v = (ys - (y0 + vy * k)) / (oh / 2)
+            # a one-pixel soft edge, so the object's border is antialiased as a real edge is
+            alpha = ((1 - torch.sqrt(u * u + v * v)) * min(ow, oh) / 2 + 0.5).clamp_(0, 1)
+            if not alpha.any():
+                continue
+            grid = torch.stack([u, v], dim=-1)[None]
+            piece = F.grid_sample(texture[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+            out[k] = out[k] * (1 - alpha) + piece * alpha
+        return out
 
     def sequences(self) -> Iterator[tuple[str, Iterator[np.ndarray]]]:
         for i in range(self.count):
