@@ -262,7 +262,15 @@ def cmd_run(args) -> int:
         argv = ["run", args.pipeline, *(x for kv in args.overrides for x in ("--set", kv)), "--out", args.out]
         argv += ["--resume"] * args.resume + ["--quiet"] * args.quiet
         return distributed.launch(argv, args.nproc or 1, args.nnodes, args.rdzv_endpoint, args.rdzv_id)
-    distributed.init_from_env(pipeline.config["device"])  # under torchrun: join the others
+    group = distributed.init_from_env(pipeline.config["device"])  # under torchrun: join the others
+    if group.world > 1:  # torchrun stops the others with SIGTERM when one fails: end cleanly, say why
+        import signal
+
+        def stopped(signum, frame):
+            raise distributed.PeerLost(f"process {group.rank} of {group.world} was stopped by torchrun "
+                                       "(another process failed)")
+
+        signal.signal(signal.SIGTERM, stopped)
     try:
         Runner(pipeline, Path(args.out), resume=args.resume, quiet=args.quiet).run()
     except RuntimeError as exc:

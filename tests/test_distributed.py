@@ -298,3 +298,29 @@ def test_an_endpoint_held_by_another_program_is_one_line(work):
     assert job.returncode == 1
     assert len(err.strip().splitlines()) == 1 and err.startswith("nc: error: torchrun could not start"), err[-2000:]
     assert not (work / "taken").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through /proc (Linux)")
+def test_under_bare_torchrun_rank_0_says_one_line(work):
+    """(e) under plain torchrun (no `nc run --nproc` to speak for the processes): rank 1 killed,
+    rank 0 ends with one `nc:` line of its own (torchrun adds its own report)."""
+    (work / "long2.yaml").write_text(PIPELINE.replace("steps: 12", "steps: 100000"))
+    marker = f"{os.getpid()}-{time.time()}"
+    job = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                            "-m", "nc_core", "run", "long2.yaml", "--out", "bare", "--quiet"], cwd=work,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1", "NC_TEST_JOB": marker})
+    try:
+        deadline, pid = time.monotonic() + 120, None
+        while time.monotonic() < deadline and not (pid and list((work / "bare").rglob("checkpoint.pt"))):
+            pid = _rank_pid(marker, 1)
+            time.sleep(0.5)
+        assert pid, "the two processes did not start"
+        os.kill(pid, signal.SIGKILL)
+        _, err = job.communicate(timeout=60)
+    finally:
+        job.kill()
+    assert job.returncode not in (0, None)
+    lines = [line for line in err.splitlines() if line.startswith("nc: ")]
+    assert len(lines) == 1 and lines[0].startswith("nc: error: process 0 of 2"), err[-3000:]
+    assert not list((work / "bare").rglob("*.tmp"))
