@@ -117,3 +117,31 @@ def test_the_stage_loss_keeps_frames_and_trains_parts(ssf_spec):
         loss.batch(torch.rand(2, 1, 3, 8, 8))
     with pytest.raises(PipelineError, match="frames must be >= 1"):
         build({"use": "video-rate-distortion", "lmbda": 0.01, "distortion": "mse", "frames": 0}, "loss")
+
+
+def test_the_motion_warm_up_trains_the_prediction_on_motion_bits(ssf_spec):
+    """target: prediction: the distortion of the warped prediction plus the motion bits, per
+    P-frame pixel; the residual's bits and output do not enter it."""
+    from nc_core.losses import rate_bits
+    from nc_core.pipeline import PipelineError, build
+
+    torch.manual_seed(0)
+    codec = build(ssf_spec, "codec")
+    loss = build({"use": "video-rate-distortion", "lmbda": 0.01, "distortion": "mse", "frames": 2,
+                  "parts": ["motion"], "target": "prediction"}, "loss")
+    clip = loss.batch(torch.rand(2, 3, 3, 64, 64))
+    out = codec(clip)
+    assert out["x_bar"].shape == (2, 1, 3, 64, 64)
+    value, logs = loss(clip, out, codec)
+    motion = {k: v for k, v in out["likelihoods"].items() if k.startswith("p1-motion-")}
+    bpp = rate_bits(motion) / (2 * 64 * 64)
+    mse = torch.mean((out["x_bar"][:, 0] - clip[:, 1]) ** 2)
+    assert logs["bpp"] == pytest.approx(bpp.item(), rel=1e-5) and logs["mse"] == pytest.approx(mse.item(), rel=1e-5)
+    assert value.item() == pytest.approx(bpp.item() + 0.01 * 255**2 * mse.item(), rel=1e-5)
+    value.backward()
+    assert codec.pframe.motion_synthesis[-1].weight.grad.abs().sum() > 0  # the flow learns from the prediction
+    assert all(p.grad is None for p in codec.pframe.residual_synthesis.parameters())
+    for bad in ({"parts": ["motion", "residual"]}, {"frames": 1}):
+        with pytest.raises(PipelineError, match="target: prediction trains the motion branch alone"):
+            build({"use": "video-rate-distortion", "lmbda": 0.01, "distortion": "mse", "frames": 2,
+                   "parts": ["motion"], "target": "prediction"} | bad, "loss")

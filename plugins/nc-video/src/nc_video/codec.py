@@ -55,17 +55,22 @@ class ScaleSpaceFlowCodec(VideoCodec):
     def forward(self, clip: torch.Tensor) -> dict:
         """Training over clips ``N x T x 3 x H x W`` (sides multiples of 64): the intra codec's
         pass on frame 0, then the P-frame chain, each frame predicted from the last
-        reconstruction (gradients flow along the chain: error propagation is trained)."""
+        reconstruction (gradients flow along the chain: error propagation is trained).
+        ``x_bar`` holds the P-frames' predictions (``N x (T-1) x 3 x H x W``)."""
         if clip.dim() != 5:
             raise ValueError(f"ssf trains on clips N x T x 3 x H x W, got {tuple(clip.shape)}")
         out = self.intra(clip[:, 0])
         likelihoods = {f"intra-{k}": v for k, v in out["likelihoods"].items()}
-        frames = [out["x_hat"]]
+        frames, predictions = [out["x_hat"]], []
         for t in range(1, clip.shape[1]):
-            x_hat, lk, _ = self.pframe(clip[:, t], frames[-1])
+            x_hat, lk, x_bar = self.pframe(clip[:, t], frames[-1])
             likelihoods |= {f"p{t}-{k}": v for k, v in lk.items()}
             frames.append(x_hat)
-        return {"x_hat": torch.stack(frames, dim=1), "likelihoods": likelihoods}
+            predictions.append(x_bar)
+        out = {"x_hat": torch.stack(frames, dim=1), "likelihoods": likelihoods}
+        if predictions:  # the P-frames' warped predictions (a motion warm-up trains on them)
+            out["x_bar"] = torch.stack(predictions, dim=1)
+        return out
 
     def update(self) -> None:
         self.intra.update()
