@@ -18,9 +18,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+from nc_video.warp import warp
 
 from nc_core.pipeline import build
-from nc_video.warp import warp
 
 SSF = {"use": "ssf", "intra": {"use": "hyperprior", "transform": {"use": "factorized", "channels": 64, "latent": 96},
                                "entropy": {"use": "mean-scale-hyperprior", "hyper_channels": 64},
