@@ -31,6 +31,7 @@ Functions (RUN is a folder under benchmarks/results/):
 - ``spread ANCHOR RUN...``: seed-to-seed spread of one recipe: each RUN's seed, BD-rates
   against ANCHOR and PSNR at each λ, then the range (max − min) of each column;
 - ``coders FILE``: the throughput table of ``benchmarks/coders.py --json FILE``;
+- ``distributed FILE``: 1 and N training processes, ``benchmarks/distributed.py --json FILE``;
 - ``videobd RUN [BASELINES_RUN]``: per test sequence, BD-rates (PSNR YUV, PSNR RGB, MS-SSIM) of
   a video run's model against each baseline (of RUN, or of BASELINES_RUN) and each other coding
   of the model (all-intra, one intra frame);
@@ -282,6 +283,22 @@ def coders(file: str) -> str:
     return "\n".join(rows)
 
 
+def distributed(file: str) -> str:
+    """The distributed benchmark's table, from its JSON (``benchmarks/distributed.py --json``):
+    per process count, steps and images per second (medians) and each repeat's time."""
+    doc = json.loads((RESULTS / file).read_text())
+    rows = ["| processes | steps/s | images/s | vs 1 process | training time of each repeat |", "|---|---|---|---|---|"]
+    one = doc["results"][0]["steps_per_second"]
+    for r in doc["results"]:
+        runs = ", ".join(f"{t:.1f} s" for t in r["runs"])
+        rows.append(f"| {r['processes']} | {r['steps_per_second']:.2f} | {r['images_per_second']:.1f} | "
+                    f"{r['steps_per_second'] / one:.2f}x | {runs} |")
+    machine = doc["machine"]
+    rows.append(f"\n{doc['steps']} steps of global batch {doc['batch']} per run, device {doc['device']}, "
+                f"{machine['cpus']} CPUs ({machine['processor']}), torch {doc['torch']}; `{doc['command']}`")
+    return "\n".join(rows)
+
+
 def budget(run: str) -> str:
     """The training wall time of a run, all its rate points together, from its ``model*.json``
     (wall time, not CPU time: the machine may have been shared)."""
@@ -414,7 +431,7 @@ def videopoints(run: str, sequence: str, baselines: str | None = None) -> str:
 
 
 FUNCTIONS = {f.__name__: f for f in (points, point, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
-                                     lvalue, budget, coders, spread, gan, videobd, videovalue, videopoints)}
+                                     lvalue, budget, coders, distributed, spread, gan, videobd, videovalue, videopoints)}
 
 
 # ---------------------------------------------------------------------------- pages
