@@ -11,11 +11,12 @@ from nc_core.coders import encode_all
 from nc_core.pipeline import build
 
 
-def _coder(scale_mediated=False) -> PFrameCoder:
+def _coder(scale_mediated=False, motion_search=0) -> PFrameCoder:
     torch.manual_seed(0)
     entropy = {"use": "mean-scale-hyperprior", "hyper_channels": 8}
     return PFrameCoder(build(entropy, "probability-model"), build(entropy, "probability-model"),
-                       build("mixed", "quantizer"), channels=8, latent=8, scale_mediated=scale_mediated)
+                       build("mixed", "quantizer"), channels=8, latent=8, scale_mediated=scale_mediated,
+                       motion_search=motion_search)
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +27,26 @@ def clip() -> torch.Tensor:
 
 def test_an_untrained_coder_predicts_the_reference(clip):
     coder = _coder()
-    x_hat, likelihoods, pred = coder(clip[1], clip[0])
-    assert torch.allclose(pred, clip[0], atol=1e-5) and x_hat.shape == clip[1].shape
-    assert set(likelihoods) == {"motion-y", "motion-z", "residual-y", "residual-z"}
-    assert all(((v > 0) & (v <= 1)).all() for v in likelihoods.values())
+    out = coder(clip[1], clip[0])
+    assert torch.allclose(out["x_bar"], clip[0], atol=1e-5) and out["x_hat"].shape == clip[1].shape
+    assert torch.equal(out["flow"], torch.zeros_like(out["flow"])) and "found" not in out
+    assert set(out["likelihoods"]) == {"motion-y", "motion-z", "residual-y", "residual-z"}
+    assert all(((v > 0) & (v <= 1)).all() for v in out["likelihoods"].values())
 
 
-@pytest.mark.parametrize("scale_mediated", [False, True])
-def test_a_chain_of_frames_decodes_exactly(clip, scale_mediated):
-    coder = _coder(scale_mediated)
+def test_the_motion_layers_keep_their_signal(clip):
+    """He initialisation: the flow decoder's last hidden layer sees activations of order one
+    (PyTorch's default init left them ~0.01, and the motion branch never learned)."""
+    coder = _coder()
+    h = coder.motion_analysis(torch.cat([clip[1], clip[0]], dim=1))
+    for layer in list(coder.motion_synthesis)[:-1]:
+        h = layer(h)
+    assert h.pow(2).mean().sqrt() > 0.1
+
+
+@pytest.mark.parametrize("scale_mediated,search", [(False, 0), (True, 0), (False, 3)])
+def test_a_chain_of_frames_decodes_exactly(clip, scale_mediated, search):
+    coder = _coder(scale_mediated, search)
     with torch.no_grad():  # weights that move, blur and scale
         for p in coder.motion_synthesis[-1].parameters():
             p.normal_(0, 0.05)
@@ -55,3 +67,21 @@ def test_a_chain_of_frames_decodes_exactly(clip, scale_mediated):
         ref = out.clamp(0, 1).mul(255).round().div(255)
         assert torch.equal(ref, rec), f"frame {t} drifted"
     assert all(len(s) > 0 for s in streams)
+
+
+def test_motion_search_finds_a_known_shift_and_feeds_the_encoder(clip):
+    """Block matching recovers the clip's 2-px roll (interior blocks), the search flow reaches
+    the forward pass, and the decoder never needs it (the chain test above decodes with it on)."""
+    from nc_video.search import block_flow
+    from nc_video.warp import warp
+
+    found = block_flow(clip[1], clip[0], radius=3)
+    assert found.shape == (1, 2, 64, 96)
+    inner = found[..., 8:-8, 8:-8]
+    assert torch.all(inner[:, 0] == -2) and torch.all(inner[:, 1] == 0)  # x(p) = ref(p - 2 px)
+    moved = warp(clip[0], torch.cat([found, torch.zeros_like(found[:, :1])], dim=1))
+    assert torch.allclose(moved[..., 8:-8, 8:-8], clip[1][..., 8:-8, 8:-8], atol=1e-5)
+    out = _coder(motion_search=3)(clip[1], clip[0])
+    assert torch.equal(out["found"], found)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        block_flow(clip[1][..., :60], clip[0][..., :60], radius=3)

@@ -145,3 +145,20 @@ def test_the_motion_warm_up_trains_the_prediction_on_motion_bits(ssf_spec):
         with pytest.raises(PipelineError, match="target: prediction trains the motion branch alone"):
             build({"use": "video-rate-distortion", "lmbda": 0.01, "distortion": "mse", "frames": 2,
                    "parts": ["motion"], "target": "prediction"} | bad, "loss")
+
+
+def test_the_flow_weight_pulls_the_decoded_flow_to_the_search(ssf_spec):
+    from nc_core.pipeline import build
+
+    torch.manual_seed(0)
+    codec = build(ssf_spec | {"motion_search": 2}, "codec")
+    clip = torch.rand(2, 2, 3, 64, 64)
+    out = codec(clip)
+    plain = build({"use": "video-rate-distortion", "lmbda": 0.01, "distortion": "mse"}, "loss")
+    pulled = build({"use": "video-rate-distortion", "lmbda": 0.01, "distortion": "mse", "flow_weight": 0.5}, "loss")
+    gap = (out["flow"][:, :, :2] - out["found"]).abs().mean()
+    assert gap > 0
+    assert pulled(clip, out, codec)[0].item() == pytest.approx(plain(clip, out, codec)[0].item() + 0.5 * gap.item(),
+                                                               rel=1e-6)
+    with pytest.raises(ValueError, match="flow_weight needs a codec with motion_search"):
+        pulled(clip, build(ssf_spec, "codec")(clip), codec)

@@ -34,7 +34,8 @@ PAD = 64
 
 class ScaleSpaceFlowCodec(VideoCodec):
     """SSF (Agustsson et al. 2020) with intra frames from ``intra`` (any learned image codec);
-    ``scale_mediated`` adds Yang et al.'s residual scale; ``adaptive_intra`` lets the encoder
+    ``scale_mediated`` adds Yang et al.'s residual scale; ``motion_search`` (a radius in px) gives
+    the motion analysis the encoder's block-matching flow; ``adaptive_intra`` lets the encoder
     code a frame due to be predicted as an intra frame where that is smaller and closer (scene
     cuts). See the module docstring."""
 
@@ -43,33 +44,35 @@ class ScaleSpaceFlowCodec(VideoCodec):
     def __init__(self, intra: LearnedCodec, motion_entropy: EntropyModel, residual_entropy: EntropyModel,
                  quantizer: Quantizer, coder: Coder, intra_period: int = 32, channels: int = 128, latent: int = 192,
                  levels: int = 5, sigma0: float = 1.5, scale_mediated: bool = False, adaptive_intra: bool = False,
-                 seed: int = 0):
+                 motion_search: int = 0, seed: int = 0):
         super().__init__()
         if intra_period < 0:
             raise ValueError(f"intra_period must be >= 0 (0: only the first frame), got {intra_period}")
         self.intra, self.coder, self.intra_period, self.seed = intra, coder, int(intra_period), int(seed)
         self.adaptive_intra = bool(adaptive_intra)
         self.pframe = PFrameCoder(motion_entropy, residual_entropy, quantizer, channels, latent, levels, sigma0,
-                                  scale_mediated)
+                                  scale_mediated, motion_search)
 
     def forward(self, clip: torch.Tensor) -> dict:
         """Training over clips ``N x T x 3 x H x W`` (sides multiples of 64): the intra codec's
         pass on frame 0, then the P-frame chain, each frame predicted from the last
         reconstruction (gradients flow along the chain: error propagation is trained).
-        ``x_bar`` holds the P-frames' predictions (``N x (T-1) x 3 x H x W``)."""
+        ``x_bar`` holds the P-frames' predictions (``N x (T-1) x 3 x H x W``), ``flow`` their
+        decoded flows (``dx, dy, s``) and, with ``motion_search``, ``found`` the searched ones."""
         if clip.dim() != 5:
             raise ValueError(f"ssf trains on clips N x T x 3 x H x W, got {tuple(clip.shape)}")
         out = self.intra(clip[:, 0])
         likelihoods = {f"intra-{k}": v for k, v in out["likelihoods"].items()}
-        frames, predictions = [out["x_hat"]], []
+        frames, per_frame = [out["x_hat"]], []
         for t in range(1, clip.shape[1]):
-            x_hat, lk, x_bar = self.pframe(clip[:, t], frames[-1])
-            likelihoods |= {f"p{t}-{k}": v for k, v in lk.items()}
-            frames.append(x_hat)
-            predictions.append(x_bar)
+            p = self.pframe(clip[:, t], frames[-1])
+            likelihoods |= {f"p{t}-{k}": v for k, v in p["likelihoods"].items()}
+            frames.append(p["x_hat"])
+            per_frame.append(p)
         out = {"x_hat": torch.stack(frames, dim=1), "likelihoods": likelihoods}
-        if predictions:  # the P-frames' warped predictions (a motion warm-up trains on them)
-            out["x_bar"] = torch.stack(predictions, dim=1)
+        for key in ("x_bar", "flow", "found"):  # the P-frames' predictions, flows, searched flows
+            if per_frame and key in per_frame[0]:
+                out[key] = torch.stack([p[key] for p in per_frame], dim=1)
         return out
 
     def update(self) -> None:

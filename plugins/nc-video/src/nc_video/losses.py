@@ -11,6 +11,9 @@ unrolled over several frames so that error propagation is trained. One pipeline 
   their weights).
 
 * ``target``: ``reconstruction`` (default) or ``prediction``.
+* ``flow_weight``: with a codec that searches motion (``motion_search``), adds ``flow_weight``
+  times the mean absolute difference (px) between the decoded flow and the search's: a
+  supervised start for the motion branch, dropped (0, the default) once it codes motion.
 
 The objective is the core's ``rate-distortion`` over the frames kept: bits per pixel of every
 frame plus ``lmbda`` times the distortion's mean over them. With ``target: prediction`` it is
@@ -42,7 +45,7 @@ class VideoRateDistortion(Loss):
 
     def __init__(self, lmbda: float, distortion: Metric, frames: int | None = None,
                  parts: tuple[Part, ...] = ("intra", "motion", "residual"),
-                 target: Literal["reconstruction", "prediction"] = "reconstruction"):
+                 target: Literal["reconstruction", "prediction"] = "reconstruction", flow_weight: float = 0.0):
         if frames is not None and frames < 1:
             raise ValueError(f"frames must be >= 1, got {frames}")
         if not parts or len(set(parts)) != len(parts):
@@ -50,7 +53,9 @@ class VideoRateDistortion(Loss):
         if target == "prediction" and (tuple(parts) != ("motion",) or frames == 1):
             raise ValueError("target: prediction trains the motion branch alone on P-frames "
                              "(parts: [motion], frames >= 2)")
-        self.frames, self.parts, self.target = frames, tuple(parts), target
+        if flow_weight < 0:
+            raise ValueError(f"flow_weight must be >= 0, got {flow_weight}")
+        self.frames, self.parts, self.target, self.flow_weight = frames, tuple(parts), target, float(flow_weight)
         self.objective = build({"use": "rate-distortion", "lmbda": lmbda, "distortion": distortion.name}, "loss")
 
     def batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,8 +77,16 @@ class VideoRateDistortion(Loss):
     def __call__(self, x, output, codec):
         if self.target == "prediction":  # the P-frames' predictions and the motion bits
             motion = {k: v for k, v in output["likelihoods"].items() if "-motion-" in k}
-            return self.objective(x[:, 1:], {"x_hat": output["x_bar"], "likelihoods": motion}, codec)
-        return self.objective(x, output, codec)
+            loss, logs = self.objective(x[:, 1:], {"x_hat": output["x_bar"], "likelihoods": motion}, codec)
+        else:
+            loss, logs = self.objective(x, output, codec)
+        if self.flow_weight and "flow" in output:
+            if "found" not in output:
+                raise ValueError("video-rate-distortion: flow_weight needs a codec with motion_search")
+            gap = (output["flow"][:, :, :2] - output["found"]).abs().mean()
+            loss = loss + self.flow_weight * gap
+            logs |= {"loss": loss.item(), "flow_gap": gap.item()}
+        return loss, logs
 
 
 LOSSES = [VideoRateDistortion]

@@ -15,7 +15,15 @@ One P-frame given the previous decoded frame ``ref``:
 
 The transforms are SSF's: four 5x5 stride-2 convolutions with ReLU (stride 16) and their
 transposes. The flow decoder's last layer starts at zero, so an untrained coder predicts
-``x_bar = ref`` (no motion, no blur, ``sigma = 1``).
+``x_bar = ref`` (no motion, no blur, ``sigma = 1``). The motion branch's other layers start
+with He initialisation (variance ``2 / fan-in``, a transposed convolution's fan-in being what
+one output sums over): with PyTorch's default the signal shrank about twofold per layer,
+the flow decoder saw inputs ~0.01, and the branch never learned motion (measured in
+``benchmarks/results/README.md``, video-ssf).
+
+``motion_search`` (a radius in pixels, 0: off) gives the motion analysis the encoder's
+block-matching flow (:mod:`nc_video.search`) as two more inputs: the network learns to code
+motion instead of having to discover it.
 
 Encoding returns the symbols to code (motion first, then residual) and the decoder's
 reconstruction; the decoder-side computation (flow, warp, residual synthesis) runs with a
@@ -24,6 +32,8 @@ fixed thread count in both, so the decoder rebuilds the encoder's frame exactly.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -31,6 +41,7 @@ from torch import nn
 from nc_core.coding import CodingDistribution
 from nc_core.contracts import Decoder, EntropyModel, Quantizer
 from nc_core.imaging import fixed_threads
+from nc_video.search import block_flow
 from nc_video.warp import warp
 
 STRIDE = 16
@@ -44,6 +55,17 @@ def _analysis(cin: int, n: int, m: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Conv2d(n, m, 5, stride=2, padding=2))
 
 
+def _he_init(net: nn.Sequential) -> nn.Sequential:
+    """He initialisation for a ReLU network of (transposed) convolutions, biases at zero."""
+    for m in net:
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            fan_in = m.in_channels * k / (m.stride[0] * m.stride[1] if isinstance(m, nn.ConvTranspose2d) else 1)
+            nn.init.normal_(m.weight, std=math.sqrt(2 / fan_in))
+            nn.init.zeros_(m.bias)
+    return net
+
+
 def _synthesis(m: int, n: int, cout: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for c in (m, n, n):
@@ -55,19 +77,20 @@ class PFrameCoder(nn.Module):
     """Motion and residual coding of one frame against a reference (see the module docstring).
 
     ``channels`` / ``latent``: hidden and latent channels of both branches; ``levels`` and
-    ``sigma0``: the scale-space volume; ``scale_mediated``: Yang et al.'s residual scale.
+    ``sigma0``: the scale-space volume; ``scale_mediated``: Yang et al.'s residual scale;
+    ``motion_search``: the encoder's block-matching radius (0: none).
     """
 
     def __init__(self, motion_entropy: EntropyModel, residual_entropy: EntropyModel, quantizer: Quantizer,
                  channels: int = 128, latent: int = 192, levels: int = 5, sigma0: float = 1.5,
-                 scale_mediated: bool = False):
+                 scale_mediated: bool = False, motion_search: int = 0):
         super().__init__()
-        if channels < 1 or latent < 1 or levels < 1 or not sigma0 > 0:
-            raise ValueError("channels, latent and levels must be positive, sigma0 > 0")
+        if channels < 1 or latent < 1 or levels < 1 or not sigma0 > 0 or motion_search < 0:
+            raise ValueError("channels, latent and levels must be positive, sigma0 > 0, motion_search >= 0")
         self.levels, self.sigma0, self.scale_mediated = int(levels), float(sigma0), bool(scale_mediated)
-        self.quantizer = quantizer
-        self.motion_analysis = _analysis(6, channels, latent)
-        self.motion_synthesis = _synthesis(latent, channels, 6 if scale_mediated else 3)
+        self.quantizer, self.search = quantizer, int(motion_search)
+        self.motion_analysis = _he_init(_analysis(8 if self.search else 6, channels, latent))
+        self.motion_synthesis = _he_init(_synthesis(latent, channels, 6 if scale_mediated else 3))
         nn.init.zeros_(self.motion_synthesis[-1].weight)
         nn.init.zeros_(self.motion_synthesis[-1].bias)
         self.residual_analysis = _analysis(3, channels, latent)
@@ -75,21 +98,31 @@ class PFrameCoder(nn.Module):
         self.motion_entropy = motion_entropy.bind(latent)
         self.residual_entropy = residual_entropy.bind(latent)
 
-    def predict(self, ref: torch.Tensor, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x_bar, sigma)`` from the reference and the decoded motion latent."""
+    def predict(self, ref: torch.Tensor, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(x_bar, sigma, flow)`` from the reference and the decoded motion latent."""
         out = self.motion_synthesis(motion)
         sigma = torch.exp(out[:, 3:].clamp(-4, 4)) if self.scale_mediated else torch.ones_like(ref[:, :1])
-        return warp(ref, out[:, :3], self.levels, self.sigma0), sigma
+        return warp(ref, out[:, :3], self.levels, self.sigma0), sigma, out[:, :3]
 
-    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        """Training pass (``N x 3 x H x W``, sides multiples of 16): ``(x_hat, likelihoods,
-        x_bar)``, likelihoods named ``motion-y``, ``motion-z``, ``residual-y``, ``residual-z``."""
-        motion, lm = self.motion_entropy(self.motion_analysis(torch.cat([x, ref], dim=1)), self.quantizer)
-        pred, sigma = self.predict(ref, motion)
+    def _motion_input(self, x: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The motion analysis's input and the search's flow (``None`` without search)."""
+        if not self.search:
+            return torch.cat([x, ref], dim=1), None
+        found = block_flow(x, ref, self.search)
+        return torch.cat([x, ref, found / self.search], dim=1), found
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training pass (``N x 3 x H x W``, sides multiples of 16): ``x_hat``, ``likelihoods``
+        (``motion-y``, ``motion-z``, ``residual-y``, ``residual-z``), the prediction ``x_bar``,
+        the decoded ``flow`` (``dx, dy, s``) and, with ``motion_search``, the search's ``found``."""
+        inputs, found = self._motion_input(x, ref)
+        motion, lm = self.motion_entropy(self.motion_analysis(inputs), self.quantizer)
+        pred, sigma, flow = self.predict(ref, motion)
         res, lr = self.residual_entropy(self.residual_analysis((x - pred) / sigma), self.quantizer)
         x_hat = pred + sigma * self.residual_synthesis(res)
         likelihoods = {f"motion-{k}": v for k, v in lm.items()} | {f"residual-{k}": v for k, v in lr.items()}
-        return x_hat, likelihoods, pred
+        return {"x_hat": x_hat, "likelihoods": likelihoods, "x_bar": pred, "flow": flow} | (
+            {"found": found} if found is not None else {})
 
     def update(self) -> None:
         self.motion_entropy.update()
@@ -99,10 +132,10 @@ class PFrameCoder(nn.Module):
     def encode(self, x: torch.Tensor, ref: torch.Tensor, seed: int) -> tuple[Pairs, torch.Tensor]:
         """One frame (``1 x 3 x H x W``): the symbol groups in decode order and the decoder's
         reconstruction (float, before rounding to pixels)."""
-        motion, mgroups = self.motion_entropy.encode(self.motion_analysis(torch.cat([x, ref], dim=1)),
+        motion, mgroups = self.motion_entropy.encode(self.motion_analysis(self._motion_input(x, ref)[0]),
                                                      self.quantizer, seed)
         with fixed_threads():
-            pred, sigma = self.predict(ref, motion.float())
+            pred, sigma, _ = self.predict(ref, motion.float())
         res, rgroups = self.residual_entropy.encode(self.residual_analysis((x - pred) / sigma), self.quantizer,
                                                     seed + 1)
         with fixed_threads():
@@ -113,10 +146,10 @@ class PFrameCoder(nn.Module):
     def decode(self, decoder: Decoder, ref: torch.Tensor, seed: int) -> torch.Tensor:
         """The frame coded against ``ref`` (``1 x 3 x H x W``), read from an open decoder."""
         h, w = ref.shape[-2:]
-        shape = (1, self.motion_synthesis[0].in_channels, h // STRIDE, w // STRIDE)
+        shape = (1, self.motion_synthesis[0].in_channels, h // STRIDE, w // STRIDE)  # latent channels
         motion = self.motion_entropy.decode(decoder, shape, self.quantizer, seed)
         with fixed_threads():
-            pred, sigma = self.predict(ref, motion.float())
+            pred, sigma, _ = self.predict(ref, motion.float())
         res = self.residual_entropy.decode(decoder, shape, self.quantizer, seed + 1)
         with fixed_threads():
             return pred + sigma * self.residual_synthesis(res.float())
