@@ -19,7 +19,7 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
+from nc_video.search import block_flow
 from nc_video.warp import warp
 
 from nc_core.pipeline import build
@@ -30,24 +30,6 @@ SSF = {"use": "ssf", "intra": {"use": "hyperprior", "transform": {"use": "factor
        "motion_entropy": {"use": "mean-scale-hyperprior", "hyper_channels": 64},
        "residual_entropy": {"use": "mean-scale-hyperprior", "hyper_channels": 64},
        "quantizer": "mixed", "coder": "ans", "channels": 64, "latent": 96}
-
-
-def block_flow(x: torch.Tensor, ref: torch.Tensor, block: int = 8, radius: int = 7) -> torch.Tensor:
-    """Integer flow per block (``N x 2 x H x W``): the ``d`` in ``[-r, r]^2`` minimising the
-    block's mean ``|x(p) - ref(p + d)|`` (ref's borders replicated; ties to small motion)."""
-    n, _, h, w = x.shape
-    pad = F.pad(ref, (radius,) * 4, mode="replicate")
-    best = torch.full((n, 1, h // block, w // block), float("inf"))
-    flow = torch.zeros(n, 2, h // block, w // block)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            shifted = pad[..., radius + dy: radius + dy + h, radius + dx: radius + dx + w]
-            cost = F.avg_pool2d((x - shifted).abs().mean(1, keepdim=True), block) + 1e-4 * (dx * dx + dy * dy)
-            better = cost < best
-            best = torch.where(better, cost, best)
-            flow[:, :1] = torch.where(better, float(dx), flow[:, :1])
-            flow[:, 1:] = torch.where(better, float(dy), flow[:, 1:])
-    return F.interpolate(flow, scale_factor=block, mode="nearest")
 
 
 def main() -> None:
@@ -71,7 +53,7 @@ def main() -> None:
         return (-10 * torch.log10(((a - test[:, 1]) ** 2).mean())).item()
 
     def step(ref, x):
-        bm = block_flow(x, ref)
+        bm = block_flow(x, ref, 7)
         y = pf.motion_analysis(pf._motion_input(x, ref)[0])
         if args.no_quantization:
             y_hat, likelihoods = y, {"none": torch.ones(1)}
@@ -82,7 +64,7 @@ def main() -> None:
         return warp(ref, flow), bpp, bm, flow
 
     with torch.no_grad():
-        bm = block_flow(test[:, 1], test[:, 0])
+        bm = block_flow(test[:, 1], test[:, 0], 7)
         oracle = warp(test[:, 0], torch.cat([bm, torch.zeros_like(bm[:, :1])], 1))
         print(f"unmoved {psnr(test[:, 0]):.2f} dB, block matching {psnr(oracle):.2f} dB")
     batches, t0 = data.batches(seed=0), time.time()
