@@ -15,40 +15,9 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-# two stages, tiny networks: stage 1 leaves the generator unused, stage 2 trains it against the
-# discriminator (a player)
-PIPELINE = """\
-name: gan
-seed: 0
-device: cpu
-data:
-  train: {use: samples, split: train, patch: 32, batch: 4}
-  test: {use: samples, split: test}
-codec:
-  use: generative
-  transform: {use: factorized, channels: 8, latent: 8}
-  entropy: {use: mean-scale-hyperprior, hyper_channels: 8}
-  quantizer: mixed
-  coder: ans
-  noise_channels: 2
-  generator_widths: [8, 8, 8, 8]
-train:
-  loss: {use: rate-distortion, distortion: mse, lmbda: 0.01}
-  steps: 4
-  optimizer: {lr: 0.01}
-  then:
-    - name: gan
-      loss: {use: rate-distortion-perception, distortion: mse, lmbda: 0.01, discriminator_widths: [8, 8]}
-      steps: 4
-      optimizer: {lr: 0.01}
-evaluate:
-  metrics: [bpp, psnr]
-  max_images: 1
-"""
-
-
-def test_the_discriminator_stays_in_sync_over_two_processes(tmp_path):
-    (tmp_path / "gan.yaml").write_text(PIPELINE)
+def test_the_discriminator_stays_in_sync_over_two_processes(tmp_path, gan_pipeline):
+    # stage 1 leaves the generator unused; stage 2 trains it against the discriminator (a player)
+    (tmp_path / "gan.yaml").write_text(gan_pipeline.replace("batch: 2", "batch: 4"))
     proc = subprocess.run([sys.executable, "-m", "nc_core", "run", "gan.yaml", "--out", "runs", "--quiet",
                            "--nproc", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

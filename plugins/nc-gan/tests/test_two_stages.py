@@ -19,37 +19,6 @@ from nc_core.cli import main
 from nc_core.models import load_model
 from nc_core.pipeline import build
 
-PIPELINE = """\
-name: gan
-seed: 0
-device: cpu
-data:
-  train: {use: samples, split: train, patch: 32, batch: 2}
-  test: {use: samples, split: test}
-codec:
-  use: generative
-  transform: {use: factorized, channels: 8, latent: 8}
-  entropy: {use: mean-scale-hyperprior, hyper_channels: 8}
-  quantizer: mixed
-  coder: ans
-  noise_channels: 2
-  generator_widths: [8, 8, 8, 8]
-train:
-  loss: {use: rate-distortion, distortion: mse, lmbda: 0.01}
-  steps: 4
-  checkpoint_every: 1
-  optimizer: {lr: 0.01}
-  then:
-    - name: gan
-      loss: {use: rate-distortion-perception, distortion: mse, lmbda: 0.01, discriminator_widths: [8, 8]}
-      steps: 4
-      optimizer: {lr: 0.01}
-evaluate:
-  metrics: [bpp, psnr, swd]
-  max_images: 1
-  variants: [{codec.realism: 0.0}]
-"""
-
 
 def run_nc(*args) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
@@ -59,9 +28,9 @@ def run_nc(*args) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
+def finished(tmp_path_factory, gan_pipeline) -> Path:
     root = tmp_path_factory.mktemp("gan")
-    (root / "gan.yaml").write_text(PIPELINE)
+    (root / "gan.yaml").write_text(gan_pipeline)
     code, _, err = run_nc("run", root / "gan.yaml", "--out", root / "runs", "--quiet")
     assert code == 0, err
     (run_dir,) = (root / "runs" / "gan").iterdir()
@@ -116,8 +85,8 @@ def test_stage_two_codes_stage_one_bytes_and_decodes_at_any_realism(finished, tm
 
 
 @pytest.mark.slow
-def test_realism_is_refused_for_a_codec_without_it(tmp_path):
-    plain = PIPELINE.split("codec:")[0] + """codec:
+def test_realism_is_refused_for_a_codec_without_it(tmp_path, gan_pipeline):
+    plain = gan_pipeline.split("codec:")[0] + """codec:
   use: hyperprior
   transform: {use: factorized, channels: 8, latent: 8}
   entropy: {use: mean-scale-hyperprior, hyper_channels: 8}
@@ -138,10 +107,10 @@ evaluate: {metrics: [bpp], max_images: 1}
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", [1, 2])
-def test_an_interruption_in_either_stage_resumes_exactly(finished, tmp_path, monkeypatch, stage):
+def test_an_interruption_in_either_stage_resumes_exactly(finished, tmp_path, monkeypatch, stage, gan_pipeline):
     from nc_core.runner import train
 
-    (tmp_path / "gan.yaml").write_text(PIPELINE)
+    (tmp_path / "gan.yaml").write_text(gan_pipeline)
     save = train.atomic_save
 
     def interrupted(obj, path):
