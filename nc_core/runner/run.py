@@ -25,6 +25,7 @@ import yaml
 from nc_core import distributed, models
 from nc_core._deprecation import moved
 from nc_core.contracts import LosslessCodec, VideoCodec
+from nc_core.devices import resolve_device
 from nc_core.errors import UserError
 from nc_core.files import atomic_write, expand_path
 from nc_core.imaging import as_items
@@ -39,7 +40,7 @@ from nc_core.runner.evaluate import (
     evaluate_lossless_baseline,
     sequences_point,
 )
-from nc_core.runner.train import finalize, resolve_device, train
+from nc_core.runner.train import finalize, train
 
 RESULTS = "results.json"
 REFINED_RESULTS = "results-refined.json"  # evaluate.refine: refined codec on its image subset

@@ -39,14 +39,6 @@ def atomic_save(obj, path: Path) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device: cuda was requested but no CUDA device is available (use auto or cpu)")
-    return torch.device(name)
-
-
 def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *, seed: int,
           device: torch.device, resume: bool = False, quiet: bool = False, log=print,
           init: Path | None = None, label: str | None = None) -> dict:

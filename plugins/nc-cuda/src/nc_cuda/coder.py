@@ -1,0 +1,179 @@
+"""``cuda-rans``: the lane-interleaved rANS coder, on CPU or CUDA tensors alike.
+
+Encoding is deferred: ``encode`` turns each group into ops (:mod:`nc_cuda.models`) and
+``finish`` runs all lanes over all of them at once (:mod:`nc_cuda.lanes`); groups come back
+in the order they were encoded (a queue). Decoding runs group by group, so a decoder can
+compute the next group's distribution from the symbols before it (hyperpriors do).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nc_core.coding import FAMILIES
+from nc_core.contracts import Coder
+from nc_core.devices import resolve_device
+from nc_cuda.lanes import LaneDecoder, encode_ops, lane_count
+from nc_cuda.models import Continuous, Tables, decode_overflow, overflow_ops, uniform_ops
+
+__all__ = ["LaneRansCoder", "SUPPORT_LIMIT"]
+
+#: supports must lie within +-SUPPORT_LIMIT (int64 arithmetic never overflows then)
+SUPPORT_LIMIT = 1 << 62
+_CONTINUOUS = ("gaussian", "laplace", "logistic")
+
+
+class LaneRansCoder(Coder):
+    """Lane-interleaved rANS for per-symbol parametric distributions, tables and categoricals.
+
+    ``device``: where the lanes run (``cpu``, ``cuda``, ``cuda:N`` or ``auto``); the bytes are
+    the same on every device. ``lanes``: the most lanes a stream uses; ``ops_per_lane``: a
+    stream uses one lane per this many coded ops (symbols plus their escape and position
+    digits), so that small streams do not pay 4 bytes for each of thousands of lanes.
+    """
+
+    name = "cuda-rans"
+    order = "queue"
+    families = frozenset(FAMILIES)
+
+    def __init__(self, device: str = "auto", lanes: int = 4096, ops_per_lane: int = 4096):
+        if not 1 <= lanes < 1 << 32 or ops_per_lane < 1:
+            raise ValueError(f"lanes must be in 1 .. 2**32 - 1 and ops_per_lane >= 1, got {lanes} and {ops_per_lane}")
+        self.device = resolve_device(device)
+        self.lanes, self.ops_per_lane = int(lanes), int(ops_per_lane)
+
+    def encoder(self) -> _Encoder:
+        return _Encoder(self)
+
+    def decoder(self, data: bytes) -> _Decoder:
+        return _Decoder(self, data)
+
+
+def _check_family(coder: LaneRansCoder, dist) -> str:
+    family = getattr(dist, "family", None)
+    if family not in coder.families:
+        supported = ", ".join(sorted(coder.families))
+        raise TypeError(f"coder {coder.name!r} does not support the {family!r} distribution family "
+                        f"(got {type(dist).__name__}; supported: {supported})")
+    if family == "tables":
+        lo, hi = dist.offsets, dist.offsets + dist.lengths - 1
+        bad = lo.size and (lo.min() < -SUPPORT_LIMIT or hi.max() > SUPPORT_LIMIT)
+    else:
+        bad = dist.lo < -SUPPORT_LIMIT or dist.hi > SUPPORT_LIMIT
+    if bad:
+        raise ValueError(f"{family} support beyond +-2**62 cannot be coded")
+    return family
+
+
+def _tables(coder: LaneRansCoder, dist) -> Tables:
+    if dist.family == "tables":
+        return Tables(dist.pmfs, dist.offsets, dist.lengths, dist.index, coder.device, coder.name)
+    probs = dist.probs if dist.probs.ndim == 2 else dist.probs[None, :]
+    rows = probs.shape[0]
+    index = np.arange(dist.size) if dist.probs.ndim == 2 else np.zeros(dist.size, np.int64)
+    return Tables(probs, np.full(rows, dist.offset), np.full(rows, probs.shape[1]), index, coder.device, coder.name)
+
+
+def _edges(x: torch.Tensor, lo, hi) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`nc_core.coding.edge_split` in torch: ``(clipped, magnitudes)``, the magnitudes
+    (int64 holding the unsigned 64-bit distance) of the edge positions in flat order."""
+    clipped = torch.clamp(x, lo, hi)
+    edge = (clipped == lo) | (clipped == hi)
+    xe, ce = x[edge], clipped[edge]
+    return clipped, torch.where(xe >= ce, xe - ce, ce - xe)  # wraps modulo 2**64 like numpy's view
+
+
+class _Encoder:
+    def __init__(self, coder: LaneRansCoder):
+        self._coder = coder
+        self._segments: list[tuple[torch.Tensor, torch.Tensor]] | None = []
+
+    def encode(self, symbols, dist) -> None:
+        if self._segments is None:
+            raise ValueError(f"{self._coder.name} stream already finished")
+        family = _check_family(self._coder, dist)
+        a = np.asarray(symbols)
+        if a.dtype.kind not in "iub":
+            raise TypeError(f"symbols must be integers, got dtype {a.dtype}")
+        if a.shape != tuple(dist.shape):
+            raise ValueError(f"symbols of shape {a.shape} for a distribution of shape {dist.shape}")
+        if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+            raise ValueError("symbols beyond the int64 range")
+        if a.size == 0:
+            return
+        device = self._coder.device
+        x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64).reshape(-1)).to(device)
+        segments = self._segments
+        if family in _CONTINUOUS:
+            model = Continuous(dist, device)
+            clipped, mags = _edges(x, model.lo, model.hi)
+            primary, (values, sizes), tails = model.encode(clipped)
+            segments += [primary, uniform_ops(values, sizes), *overflow_ops(tails)]
+        else:
+            model = _tables(self._coder, dist)
+            lo, hi = model.lo, model.hi
+            if getattr(dist, "closed", False):
+                if bool(torch.any((x < lo) | (x > hi))):
+                    raise ValueError(f"symbols outside the closed categorical range [{dist.lo}, {dist.hi}]")
+                clipped, mags = x, None
+            else:
+                clipped, mags = _edges(x, lo, hi)
+            segments.append(model.encode(clipped - lo))
+        if mags is not None:
+            segments += overflow_ops(mags)
+
+    def finish(self) -> bytes:
+        if self._segments is None:
+            raise ValueError(f"{self._coder.name} stream already finished")
+        segments, self._segments = self._segments, None
+        device = self._coder.device
+        if segments:
+            start = torch.cat([s for s, _ in segments])
+            freq = torch.cat([f for _, f in segments])
+        else:
+            start = freq = torch.zeros(0, dtype=torch.int64, device=device)
+        lanes = lane_count(start.numel(), self._coder.lanes, self._coder.ops_per_lane)
+        return encode_ops(start, freq, lanes)
+
+
+class _Decoder:
+    def __init__(self, coder: LaneRansCoder, data: bytes):
+        self._coder, self._data = coder, bytes(data)
+        self._lanes: LaneDecoder | None = None
+
+    @property
+    def _dec(self) -> LaneDecoder:
+        """The stream, read at first use (a wrong family is reported before bad bytes)."""
+        if self._lanes is None:
+            self._lanes = LaneDecoder(self._data, self._coder.device, self._coder.name)
+        return self._lanes
+
+    def decode(self, dist) -> np.ndarray:
+        family = _check_family(self._coder, dist)
+        dec = self._dec
+        if dec.done:
+            raise ValueError(f"{self._coder.name} stream already finished")
+        if dist.size == 0:
+            return np.zeros(dist.shape, dtype=np.int64)
+        if family in _CONTINUOUS:
+            model = Continuous(dist, dec.device)
+            x = model.decode(dec)
+            lo, hi = model.lo, model.hi
+            closed = False
+        else:
+            model = _tables(self._coder, dist)
+            lo, hi = model.lo, model.hi
+            x = dec.decode(dist.size, model.lookup) + lo
+            closed = getattr(dist, "closed", False)
+        if not closed:
+            edge = (x == lo) | (x == hi)
+            count = int(edge.sum())
+            if count:
+                mags = decode_overflow(dec, count)
+                lo_e = lo[edge] if isinstance(lo, torch.Tensor) else lo
+                x[edge] = torch.where(x[edge] == lo_e, x[edge] - mags, x[edge] + mags)  # modulo 2**64
+        return x.cpu().numpy().reshape(dist.shape)
+
+    def finish(self) -> None:
+        self._dec.finish()

@@ -1,0 +1,23 @@
+"""The coder conformance suite, on CPU tensors (the reference the CUDA path must match)."""
+
+from nc_cuda.coder import LaneRansCoder
+
+from nc_core.testing import CoderConformance
+
+
+class TestLaneRansOneLanePerOps(CoderConformance):
+    """The default lane policy: small test streams use one or a few lanes."""
+
+    coder_class = LaneRansCoder
+
+    def make_coder(self):
+        return LaneRansCoder(device="cpu")
+
+
+class TestLaneRansManyLanes(CoderConformance):
+    """A lane for every op or two: every lane boundary case in tiny streams."""
+
+    coder_class = LaneRansCoder
+
+    def make_coder(self):
+        return LaneRansCoder(device="cpu", lanes=7, ops_per_lane=2)
