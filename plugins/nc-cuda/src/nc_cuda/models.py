@@ -253,12 +253,12 @@ def _capped_windows(family: str, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per scale level ``(bins, exp)`` for a support of ``k`` integers: the window must fit."""
     bins, exps = FAMILY_TABLES[family].windows
     bins, exps = bins.copy(), exps.copy()
-    for l in range(LEVELS):
-        nb, e = int(bins[l]), int(exps[l])
+    for lv in range(LEVELS):
+        nb, e = int(bins[lv]), int(exps[lv])
         if nb > k:
-            bins[l], exps[l] = k, 0
+            bins[lv], exps[lv] = k, 0
         elif nb << e > k:
-            exps[l] = (k // nb).bit_length() - 1
+            exps[lv] = (k // nb).bit_length() - 1
     return bins, exps
 
 

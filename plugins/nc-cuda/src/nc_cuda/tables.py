@@ -67,8 +67,8 @@ def level_thresholds() -> np.ndarray:
     """Float64 boundaries between scale levels: level ``l`` is the number of thresholds
     ``<= s`` (geometric midpoints ``2**((l + 1/2)/32 - 8)``, to 53 bits, built from integers)."""
     out = []
-    for l in range(LEVELS - 1):
-        num = 2 * l + 1 + 2 * LEVELS_PER_OCTAVE * MIN_OCTAVE  # exponent * 64
+    for lv in range(LEVELS - 1):
+        num = 2 * lv + 1 + 2 * LEVELS_PER_OCTAVE * MIN_OCTAVE  # exponent * 64
         q, r = divmod(num, 2 * LEVELS_PER_OCTAVE)
         mant = _pow2_frac(r, 2 * LEVELS_PER_OCTAVE, 52)  # in [2**52, 2**53)
         out.append(float(mant) * 2.0 ** (q - 52))  # exact: mant < 2**53
@@ -81,8 +81,8 @@ def scale_levels() -> dict[str, np.ndarray]:
     ``d`` in units of ``2**-LOC_FRAC``) and ``dmax``, the distance past which ``z`` is clamped
     (so the product stays below ``2**63``)."""
     mant, shift, dmax = [], [], []
-    for l in range(LEVELS):
-        q, r = divmod(l, LEVELS_PER_OCTAVE)
+    for lv in range(LEVELS):
+        q, r = divmod(lv, LEVELS_PER_OCTAVE)
         # 1/s = 2**(-(q + MIN_OCTAVE) - r/32); m = floor(2**(16 - r/32)) in (2**15, 2**16]
         m = _pow2_frac(-r, LEVELS_PER_OCTAVE, 16)
         # z * 2**Z_FRAC = d * 2**-LOC_FRAC / s * 2**Z_FRAC = d * m * 2**-(16 + q + MIN_OCTAVE + LOC_FRAC - Z_FRAC)
@@ -95,11 +95,11 @@ def scale_levels() -> dict[str, np.ndarray]:
     return {"mant": np.array(mant, np.int64), "shift": np.array(shift, np.int64), "dmax": np.array(dmax, np.int64)}
 
 
-def _ceil_scaled(tail: int, l: int, e: int) -> int:
+def _ceil_scaled(tail: int, lv: int, e: int) -> int:
     """``ceil(tail * s_l / 2**e)``, at least 1, by integer comparison of 32nd powers."""
     # tail * 2**(l/32 - 8 - e) <= h  <=>  tail**32 * 2**l <= h**32 * 2**(32 * (8 + e))
     rhs_shift = LEVELS_PER_OCTAVE * (-MIN_OCTAVE + e)
-    target = tail**LEVELS_PER_OCTAVE << l
+    target = tail**LEVELS_PER_OCTAVE << lv
     h = max(1, _iroot(max(target >> rhs_shift, 0), LEVELS_PER_OCTAVE))
     while (h**LEVELS_PER_OCTAVE << rhs_shift) < target:
         h += 1
@@ -135,9 +135,9 @@ class FamilyTable:
         ``+-tail`` scales, ``bins <= MAX_BINS``."""
         half_max = (MAX_BINS - 1) // 2
         bins, exps = [], []
-        for l in range(LEVELS):
+        for lv in range(LEVELS):
             e = 0
-            while (h := _ceil_scaled(self.tail, l, e)) > half_max:
+            while (h := _ceil_scaled(self.tail, lv, e)) > half_max:
                 e += 1
             bins.append(2 * h + 1)
             exps.append(e)
