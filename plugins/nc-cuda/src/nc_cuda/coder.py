@@ -103,7 +103,7 @@ class _Encoder:
         if a.size == 0:
             return
         device = self._coder.device
-        x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64).reshape(-1)).to(device)
+        x = torch.tensor(np.asarray(a, dtype=np.int64).reshape(-1), device=device)
         segments = self._segments
         if family in _CONTINUOUS:
             model = Continuous(dist, device)

@@ -64,6 +64,11 @@ def _device_tensors(device: torch.device) -> dict:
     return out
 
 
+def _tensor(a, dtype, device: torch.device) -> torch.Tensor:
+    """A copy of array ``a`` on ``device`` (distributions' arrays may be read-only)."""
+    return torch.tensor(np.asarray(a, dtype=dtype), device=device)
+
+
 # ------------------------------------------------------------------------------ uniform
 
 
@@ -146,8 +151,8 @@ class Continuous:
         fam = FAMILY_TABLES[dist.family]
         self.grid, self.grid_offset = t[dist.family], fam.offset
         self.lo, self.hi = int(dist.lo), int(dist.hi)
-        loc = torch.from_numpy(np.ascontiguousarray(dist.loc.reshape(-1))).to(device)
-        scale = torch.from_numpy(np.ascontiguousarray(dist.scale.reshape(-1))).to(device)
+        loc = _tensor(dist.loc.reshape(-1), np.float64, device)
+        scale = _tensor(dist.scale.reshape(-1), np.float64, device)
         loc = torch.nan_to_num(loc, nan=0.0).clamp(float(self.lo) - 1.0, float(self.hi) + 1.0)
         floor = torch.floor(loc)
         frac = torch.floor((loc - floor) * (1 << LOC_FRAC)).to(torch.int64)  # exact steps
@@ -304,10 +309,10 @@ class Tables:
         width = pmfs.shape[1]
         if width > MAX_ALPHABET:
             raise ValueError(f"coder {name!r} codes tables of at most {MAX_ALPHABET} symbols, got {width}")
-        p = torch.from_numpy(np.ascontiguousarray(pmfs, dtype=np.float64)).to(device)
-        self.lengths = torch.from_numpy(np.asarray(lengths, np.int64)).to(device)
-        self.offsets = torch.from_numpy(np.asarray(offsets, np.int64)).to(device)
-        self.index = torch.from_numpy(np.ascontiguousarray(index.reshape(-1), dtype=np.int64)).to(device)
+        p = _tensor(pmfs, np.float64, device)
+        self.lengths = _tensor(lengths, np.int64, device)
+        self.offsets = _tensor(offsets, np.int64, device)
+        self.index = _tensor(np.asarray(index).reshape(-1), np.int64, device)
         valid = torch.arange(width, device=device)[None, :] < self.lengths[:, None]
         p = torch.where(valid, p, 0.0)
         top = p.amax(dim=1, keepdim=True)
