@@ -19,6 +19,9 @@ overflow escape.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,7 +30,28 @@ from torch import nn
 from nc_core.coding import IndexedTables
 from nc_core.contracts import Prior
 
-__all__ = ["LowerBound", "lower_bound", "GDN", "LIKELIHOOD_FLOOR", "ResizingBuffers", "DeepFactorized", "around"]
+__all__ = ["LowerBound", "lower_bound", "GDN", "LIKELIHOOD_FLOOR", "ResizingBuffers", "DeepFactorized", "around", "in_float32"]
+
+def in_float32(fn):
+    """Run ``fn`` outside autocast, its half-precision tensor arguments cast to float32.
+
+    Likelihoods (and so the rate) stay accurate when a pipeline trains under bf16 autocast
+    (``train.precision: bf16``): bf16 keeps 8 bits of mantissa, so a probability near 1 would
+    round to 1 and cost nothing. Entropy models decorate their likelihood functions with it.
+    """
+
+    def cast(v):
+        return v.float() if isinstance(v, torch.Tensor) and v.dtype in (torch.bfloat16, torch.float16) else v
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with contextlib.ExitStack() as stack:
+            for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+                stack.enter_context(torch.autocast(device, enabled=False))
+            return fn(*[cast(a) for a in args], **{k: cast(v) for k, v in kwargs.items()})
+
+    return wrapper
+
 
 class LowerBound(torch.autograd.Function):
     """max(x, bound) whose gradient still pulls values up from below the bound, so a
@@ -160,6 +184,7 @@ class DeepFactorized(Prior, ResizingBuffers):
         sign = torch.where(lower + upper > 0, -1.0, 1.0).to(lower.dtype).detach()
         return torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
 
+    @in_float32
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """Likelihoods of ``y`` (``N x C x H x W``), floored for a finite rate."""
         n, c, h, w = y.shape

@@ -230,6 +230,34 @@ def test_decoding_does_not_depend_on_the_thread_count():
 
 
 @pytest.mark.slow
+def test_bf16_training_trains_under_autocast_and_codes_exactly(tmp_path, tiny_pipeline_text, monkeypatch):
+    """train.precision: bf16 runs the forward pass in bf16 (the likelihoods in float32), is
+    recorded in model.json, and the trained model's files decode bit-exactly as ever."""
+    import torch
+
+    from nc_core.layers import DeepFactorized
+
+    seen = []
+    forward = DeepFactorized.forward
+
+    def spy(self, y):
+        p = forward(self, y)
+        seen.append((y.dtype, p.dtype, torch.is_autocast_enabled("cpu")))
+        return p
+
+    monkeypatch.setattr(DeepFactorized, "forward", spy)
+    pipeline = tmp_path / "tiny.yaml"
+    pipeline.write_text(tiny_pipeline_text.replace("  steps: 3", "  steps: 3\n  precision: bf16"))
+    assert main(["run", str(pipeline), "--out", str(tmp_path / "runs"), "--quiet"]) == 0
+    # training steps: the latent arrives in bf16 under autocast, the likelihoods leave in float32
+    assert (torch.bfloat16, torch.float32, True) in seen
+    assert all(p == torch.float32 for _, p, _ in seen)
+    (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
+    assert json.loads((run_dir / "model.json").read_text())["training"]["precision"] == "bf16"
+    assert json.loads((run_dir / "results.json").read_text())["per_image"][0]["bytes"] > 0
+
+
+@pytest.mark.slow
 @pytest.mark.cuda
 def test_training_on_cuda_then_coding_on_cpu(tmp_path, tiny_pipeline_text):
     """device: cuda trains on the GPU; evaluation and coding run on the CPU, bit-exact."""

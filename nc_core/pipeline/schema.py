@@ -173,6 +173,9 @@ PIPELINE = Map(
                     "lr_drop": LR_DROP,
                     "checkpoint_every": Field(Int(ge=1), 500),
                     "log_every": Field(Int(ge=1), 50),
+                    # bf16: the codec's forward pass under autocast (likelihoods stay float32;
+                    # coding never uses autocast, so files are unchanged in kind)
+                    "precision": Field(Choice(("fp32", "bf16")), "fp32"),
                     "init": Field(Str(), OPTIONAL),  # warm-start weights file
                     # sweep points after the first start from the previous point's weights
                     "warm_start": Field(Scalar(bool), False),
@@ -188,6 +191,7 @@ PIPELINE = Map(
                                     "steps": Field(Int(ge=1)),
                                     "optimizer": OPTIMIZER,
                                     "lr_drop": LR_DROP,
+                                    "precision": Field(Choice(("fp32", "bf16")), OPTIONAL),
                                 }
                             ),
                             min_len=1,

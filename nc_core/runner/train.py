@@ -49,6 +49,7 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     """
     tc = config
     steps, opt_cfg, drop = tc["steps"], tc["optimizer"], tc["lr_drop"]
+    bf16 = tc.get("precision", "fp32") == "bf16"
     codec.to(device).train()
     if isinstance(loss_fn, torch.nn.Module):  # a loss with networks of its own (a discriminator)
         loss_fn.to(device).train()
@@ -105,7 +106,8 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
                 for group_ in optimizer.param_groups:
                     group_["lr"] = base * (factor if step >= drop_step else 1.0)
             x = loss_fn.batch(distributed.share(next(batch_iter))).to(device)
-            output = model(x)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                output = model(x)
             logs = {}
             for player in players:  # e.g. the discriminator, on this step's reconstruction
                 player_loss, player_logs = player.step(x, output, codec)
@@ -135,7 +137,7 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     if isinstance(loss_fn, torch.nn.Module):  # the players' networks (a discriminator)
         distributed.check_in_sync(loss_fn, f"{label or run_dir}: the loss's networks")
     summary = {"steps": steps, "train_seconds": time.perf_counter() - t0, "train_cpu_seconds": time.process_time() - c0,
-               "final": logs}
+               "final": logs} | ({"precision": "bf16"} if bf16 else {})
     return summary | ({"processes": group.world} if group.world > 1 else {})
 
 

@@ -23,13 +23,14 @@ from scipy.special import ndtr
 
 from nc_core.coding import IndexedTables
 from nc_core.exact import ACT_BITS
-from nc_core.layers import LIKELIHOOD_FLOOR, ResizingBuffers, lower_bound
+from nc_core.layers import LIKELIHOOD_FLOOR, ResizingBuffers, in_float32, lower_bound
 
 SCALE_MIN, SCALE_MAX, TABLES = 0.11, 256.0, 64
 TAIL_MASS = 1e-9  # mass of each table's cut-off tails (folded into the edge bins)
 PMF_FLOOR = 1e-15  # no table entry is zero: every symbol has a finite ideal cost
 
 
+@in_float32
 def gaussian_likelihood(y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None) -> torch.Tensor:
     """Differentiable probability of the unit bin around ``y``."""
     v = (y - means if means is not None else y).abs()
