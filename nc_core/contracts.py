@@ -26,6 +26,7 @@ from nc_core.container import Payload
 from nc_core.sequence_file import SequenceReader, SequenceWriter
 
 __all__ = [
+    "has_exact_synthesis",
     "Component",
     "Coder",
     "Encoder",
@@ -209,6 +210,17 @@ class Transform(Component, nn.Module):
 
     def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def exact_synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """The synthesis in exact fixed point (:mod:`nc_core.exact`): the same pixels for any
+        thread count, batch or machine. Transforms that have one override this; a codec asked
+        for ``exact_synthesis`` checks :func:`has_exact_synthesis` first."""
+        raise NotImplementedError(f"transform {self.name!r} has no exact synthesis")
+
+
+def has_exact_synthesis(transform: Transform) -> bool:
+    """Whether ``transform`` overrides :meth:`Transform.exact_synthesis`."""
+    return type(transform).exact_synthesis is not Transform.exact_synthesis
 
 
 class Quantizer(Component):

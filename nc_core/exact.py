@@ -71,7 +71,7 @@ class HalfTanh(nn.Module):
 
 @attrs.frozen
 class _Layer:
-    op: str  # "conv", "deconv", "linear", "relu", "leaky", "halftanh"
+    op: str  # "conv", "deconv", "linear", "relu", "leaky", "halftanh", "igdn"
     weight: torch.Tensor | None = None
     bias: torch.Tensor | None = None
     shift: float = 1.0  # 2**e (for "leaky": the slope times 2**SLOPE_BITS, an integer)
@@ -113,12 +113,40 @@ def _quantize_conv(module: nn.Module, transposed: bool) -> _Layer:
                   module.output_padding[0] if transposed else 0)
 
 
+#: x**2 of an activation, at ACT_BITS fraction bits, is at most this (|x| <= ACT_LIMIT)
+_SQUARE_LIMIT = float(ACT_LIMIT) ** 2 * (1 << ACT_BITS)
+#: an IGDN norm's square (beta + gamma x**2, at ACT_BITS fraction bits) is clamped below this, so
+#: that its square root is taken of an integer below 2**53 (exactly rounded: an integer square root)
+_NORM2_LIMIT = float(1 << (52 - ACT_BITS))
+
+
+def _quantize_igdn(module: nn.Module) -> _Layer:
+    """IGDN ``x_i * sqrt(beta_i + sum_j gamma_ij x_j**2)`` in fixed point: ``gamma`` as integers
+    over ``2**e``, ``beta`` over ``2**(e + ACT_BITS)``, ``e`` as large as the 2**53 bound allows."""
+    beta, gamma = module.parameters_now()
+    gamma, beta = gamma.detach().double().cpu(), beta.detach().double().cpu()
+    biggest = float(gamma.abs().max())
+    e = WEIGHT_BITS - (math.ceil(math.log2(biggest)) if biggest > 0 else 0)
+    while True:
+        gq = torch.round(gamma * 2.0**e)
+        bq = torch.round(beta * 2.0 ** (e + ACT_BITS))
+        if float((gq.abs().sum(dim=1) * _SQUARE_LIMIT + bq.abs()).max()) < EXACT_LIMIT:
+            return _Layer("igdn", gq[:, :, None, None], bq, 2.0**e)
+        e -= 1
+
+
 def quantize_layers(net: nn.Sequential) -> list[_Layer]:
     """The fixed-point program of a ``Sequential`` of convolutions, linear layers, ReLUs, leaky
-    ReLUs and HalfTanh."""
+    ReLUs, HalfTanh and inverse GDN (:class:`nc_core.layers.GDN` with ``inverse=True``)."""
+    from nc_core.layers import GDN  # (layers builds on the core's contracts; exact does not)
+
     layers = []
     for m in net:
-        if isinstance(m, nn.Linear):
+        if isinstance(m, GDN):
+            if not m.inverse:
+                raise TypeError("exact inference supports inverse GDN (a synthesis), not GDN")
+            layers.append(_quantize_igdn(m))
+        elif isinstance(m, nn.Linear):
             layers.append(_quantize_conv(m, transposed=False))
         elif isinstance(m, nn.ConvTranspose2d):
             layers.append(_quantize_conv(m, transposed=True))
@@ -180,6 +208,15 @@ def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
             x = torch.where(x < 0, torch.floor(x * (layer.shift / (1 << SLOPE_BITS))), x)
         elif layer.op == "halftanh":  # 0.5 * clamp(x, -1, 1), floored to the grid
             x = (x.clamp_(-one, one) if fresh else x.clamp(-one, one)).div_(2).floor_()
+        elif layer.op == "igdn":
+            if not bounded:
+                x = x.clamp_(-limit, limit) if fresh else x.clamp(-limit, limit)
+            square = (x * x).div_(one).floor_()  # x**2 on the grid (X**2 <= 2**48: exact)
+            norm2 = _conv(square, layer).div_(layer.shift).floor_().clamp_(0, _NORM2_LIMIT - 1)
+            # sqrt of an integer below 2**53 is correctly rounded (IEEE), so its floor is the
+            # integer square root on every machine; X * norm < 2**24 * 2**26.5 stays exact
+            norm = norm2.mul_(one).sqrt_().floor_()
+            x = (x * norm).div_(one).floor_()
         else:
             if not bounded:
                 x = x.clamp_(-limit, limit) if fresh else x.clamp(-limit, limit)
@@ -194,6 +231,16 @@ def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def program_of(net: nn.Sequential) -> list[_Layer]:
+    """:func:`quantize_layers` of ``net``, cached on it until one of its parameters changes
+    (tracked by the tensors' version counters)."""
+    versions = tuple((id(p), p._version) for p in net.parameters())
+    cached = net.__dict__.get("_nc_exact_program")
+    if cached is None or cached[0] != versions:
+        cached = net.__dict__["_nc_exact_program"] = (versions, quantize_layers(net))
+    return cached[1]
+
+
 class ExactNet(nn.Module):
     """A ``Sequential`` that runs in float for training and, through :meth:`exact`, in exact
     fixed point for coding. The fixed-point program is rebuilt whenever a parameter changed
@@ -202,17 +249,12 @@ class ExactNet(nn.Module):
     def __init__(self, *layers: nn.Module):
         super().__init__()
         self.net = nn.Sequential(*layers)
-        self._program: list[_Layer] | None = None
-        self._versions: tuple = ()
 
     def forward(self, x):
         return self.net(x)
 
     def program(self) -> list[_Layer]:
-        versions = tuple((id(p), p._version) for p in self.net.parameters())
-        if self._program is None or versions != self._versions:
-            self._program, self._versions = quantize_layers(self.net), versions
-        return self._program
+        return program_of(self.net)
 
     @torch.no_grad()
     def exact(self, x_fixed: torch.Tensor) -> torch.Tensor:

@@ -90,9 +90,14 @@ class GDN(nn.Module):
         gamma = gamma_init * torch.eye(channels) + self.pedestal
         self.gamma = nn.Parameter(torch.sqrt(gamma))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def parameters_now(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(beta, gamma)`` as the layer uses them (after the reparametrisation)."""
         beta = lower_bound(self.beta, self.beta_bound) ** 2 - self.pedestal
         gamma = lower_bound(self.gamma, self.gamma_bound) ** 2 - self.pedestal
+        return beta, gamma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        beta, gamma = self.parameters_now()
         c = x.shape[1]
         norm = torch.sqrt(F.conv2d(x * x, gamma.view(c, c, 1, 1), beta))
         return x * norm if self.inverse else x / norm

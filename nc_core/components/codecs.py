@@ -16,7 +16,7 @@ from nc_core._deprecation import moved
 from nc_core.coders import decode_all, encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
-from nc_core.contracts import Coder, LearnedCodec, Payload, Prior, Quantizer, Transform
+from nc_core.contracts import Coder, LearnedCodec, Payload, Prior, Quantizer, Transform, has_exact_synthesis
 from nc_core.layers import around
 
 
@@ -27,8 +27,11 @@ class TransformCoding(LearnedCodec):
     name = "transform-coding"
 
     def __init__(self, transform: Transform, quantizer: Quantizer, prior: Prior, coder: Coder,
-                 seed: int = 0):
+                 seed: int = 0, exact_synthesis: bool = False):
         super().__init__()
+        if exact_synthesis and not has_exact_synthesis(transform):
+            raise ValueError(f"exact_synthesis: transform {transform.name!r} has no exact synthesis")
+        self.exact_synthesis = bool(exact_synthesis)
         self.transform, self.quantizer, self.coder = transform, quantizer, coder
         self.prior = prior.bind(transform.latent_channels)
         self.seed = int(seed)  # dither seed written to every file (only dithered quantizers use it)
@@ -55,6 +58,8 @@ class TransformCoding(LearnedCodec):
 
     def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
         """The decoder's synthesis, independent of the thread count (see :func:`nc_core.imaging.fixed_threads`)."""
+        if self.exact_synthesis:  # the same pixels on every machine and device
+            return self.transform.exact_synthesis(y_hat)
         with imaging.fixed_threads():
             return self.transform.synthesis(y_hat)
 

@@ -3,9 +3,10 @@ with the 5x5 stride-2 layout of Ballé et al. 2018 / CompressAI's ``bmshj2018-fa
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from nc_core import layers
+from nc_core import exact, layers
 from nc_core._deprecation import moved
 from nc_core.contracts import Transform
 
@@ -44,6 +45,11 @@ class FactorizedTransform(Transform):
 
     def synthesis(self, y_hat):
         return self.g_s(y_hat)
+
+    @torch.no_grad()
+    def exact_synthesis(self, y_hat):
+        """``g_s`` in exact fixed point: transposed convolutions and IGDN on integers."""
+        return exact.from_fixed(exact.run_layers(exact.program_of(self.g_s), exact.to_fixed(y_hat).cpu()))
 
 
 TRANSFORMS = [FactorizedTransform]

@@ -244,3 +244,15 @@ def test_4k_image_round_trips_under_6_gib():
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     assert before / 2**20 < 6  # earlier children did not mask the measurement
     assert peak_gib < 6.0, f"peak RSS {peak_gib:.2f} GiB"
+
+
+@pytest.mark.parametrize("model", ["mean-scale-hyperprior", "channel-autoregressive"])
+def test_exact_synthesis_round_trips_close_to_the_float_synthesis(model):
+    codec = make_codec(model)
+    image = _image(45, 70)
+    float_pixels = codec.reconstruct(image)
+    codec.exact_synthesis = True
+    data = codec.compress(image)
+    pixels = codec.decompress(data)
+    assert np.array_equal(pixels, codec.reconstruct(image))
+    assert np.abs(pixels.astype(int) - float_pixels.astype(int)).max() <= 1

@@ -19,7 +19,7 @@ import torch
 from nc_core.coders import encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
-from nc_core.contracts import Coder, LearnedCodec, Loss, Payload, Quantizer, Transform
+from nc_core.contracts import Coder, LearnedCodec, Loss, Payload, Quantizer, Transform, has_exact_synthesis
 from nc_core.imaging import MAX_SIDE, fixed_threads, pad_to, to_image, to_tensor
 from nc_hyperprior.models import HyperpriorModel
 from nc_hyperprior.refine import refine_latents
@@ -33,11 +33,14 @@ class HyperpriorCodec(LearnedCodec):
     name = "hyperprior"
 
     def __init__(self, transform: Transform, entropy: HyperpriorModel, quantizer: Quantizer, coder: Coder,
-                 seed: int = 0):
+                 seed: int = 0, exact_synthesis: bool = False):
         super().__init__()
         if not isinstance(entropy, HyperpriorModel):
             raise ValueError(f"entropy model {entropy.name!r} is not a hyperprior model "
                              "(use the transform-coding codec for a factorized prior)")
+        if exact_synthesis and not has_exact_synthesis(transform):
+            raise ValueError(f"exact_synthesis: transform {transform.name!r} has no exact synthesis")
+        self.exact_synthesis = bool(exact_synthesis)
         self.transform, self.quantizer, self.coder = transform, quantizer, coder
         self.entropy = entropy.bind(transform.latent_channels)
         self.seed = int(seed)
@@ -53,6 +56,8 @@ class HyperpriorCodec(LearnedCodec):
 
     # -- coding -----------------------------------------------------------------------------
     def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
+        if self.exact_synthesis:  # the same pixels on every machine and device
+            return self.transform.exact_synthesis(y_hat)
         with fixed_threads():
             return self.transform.synthesis(y_hat.float())
 
