@@ -15,7 +15,7 @@ from nc_core.coding import FAMILIES
 from nc_core.contracts import Coder
 from nc_core.devices import resolve_device
 from nc_cuda.lanes import LaneDecoder, encode_ops, lane_count
-from nc_cuda.models import Continuous, Tables, decode_overflow, overflow_ops, uniform_ops
+from nc_cuda.models import Tables, decode_continuous, decode_overflow, encode_continuous, overflow_ops
 
 __all__ = ["LaneRansCoder", "SUPPORT_LIMIT"]
 
@@ -106,10 +106,8 @@ class _Encoder:
         x = torch.tensor(np.asarray(a, dtype=np.int64).reshape(-1), device=device)
         segments = self._segments
         if family in _CONTINUOUS:
-            model = Continuous(dist, device)
-            clipped, mags = _edges(x, model.lo, model.hi)
-            primary, (values, sizes), tails = model.encode(clipped)
-            segments += [primary, uniform_ops(values, sizes), *overflow_ops(tails)]
+            clipped, mags = _edges(x, int(dist.lo), int(dist.hi))
+            segments += encode_continuous(clipped, dist, device)
         else:
             model = _tables(self._coder, dist)
             lo, hi = model.lo, model.hi
@@ -157,9 +155,8 @@ class _Decoder:
         if dist.size == 0:
             return np.zeros(dist.shape, dtype=np.int64)
         if family in _CONTINUOUS:
-            model = Continuous(dist, dec.device)
-            x = model.decode(dec)
-            lo, hi = model.lo, model.hi
+            x = decode_continuous(dec, dist)
+            lo, hi = int(dist.lo), int(dist.hi)
             closed = False
         else:
             model = _tables(self._coder, dist)

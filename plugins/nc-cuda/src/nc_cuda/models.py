@@ -143,16 +143,73 @@ def decode_overflow(dec, count: int) -> torch.Tensor:
 # -------------------------------------------------------------------------- continuous
 
 
-class Continuous:
-    """A quantized continuous family (see the module docstring) for one group of symbols."""
+#: continuous symbols are modelled this many at a time (the integer CDF's temporaries stay in cache)
+CHUNK = 1 << 18
 
-    def __init__(self, dist, device: torch.device):
+
+def encode_continuous(x: torch.Tensor, dist, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The segments of clipped continuous symbols ``x``, in decode order: primary bins, in-bin
+    digits, then the tail distances' overflow digits (two segments)."""
+    loc, scale = _tensor(dist.loc.reshape(-1), np.float64, device), _tensor(dist.scale.reshape(-1), np.float64, device)
+    primary, digits, tails = [], [], []
+    for s in range(0, x.numel(), CHUNK):
+        model = Continuous(dist.family, loc[s:s + CHUNK], scale[s:s + CHUNK], dist.lo, dist.hi)
+        p, d, t = model.encode(x[s:s + CHUNK])
+        primary.append(p)
+        digits.append(d)
+        tails.append(t)
+    return [_cat(primary), uniform_ops(*_cat(digits)), *overflow_ops(torch.cat(tails))]
+
+
+def decode_continuous(dec, dist) -> torch.Tensor:
+    """The clipped symbols of ``dist`` from the decoder (primary bins chunk by chunk, then the
+    in-bin digits and tail distances of the whole group)."""
+    device = dec.device
+    loc, scale = _tensor(dist.loc.reshape(-1), np.float64, device), _tensor(dist.scale.reshape(-1), np.float64, device)
+    n = loc.numel()
+    x = torch.empty(n, dtype=torch.int64, device=device)
+    inner_at, inner_e, tail_at, tail_left, tail_a, tail_end = [], [], [], [], [], []
+    for s in range(0, n, CHUNK):
+        model = Continuous(dist.family, loc[s:s + CHUNK], scale[s:s + CHUNK], dist.lo, dist.hi)
+        j = dec.decode(model.c.numel(), model.lookup)
+        a, e, end = model.a, model.e, model.a + model.width
+        left, right = j == 0, j == model.nb + 1
+        x[s:s + j.numel()] = a + ((j - 1).clamp_min(0) << e)
+        inner = ~(left | right) & (e > 0)
+        tail = left | right
+        inner_at.append(torch.nonzero(inner)[:, 0] + s)
+        inner_e.append(e[inner])
+        tail_at.append(torch.nonzero(tail)[:, 0] + s)
+        tail_left.append(left[tail])
+        tail_a.append(a[tail])
+        tail_end.append(end[tail])
+    at, e = torch.cat(inner_at), torch.cat(inner_e)
+    count = _digit_counts(e)
+    sizes = _digit_sizes(e, count)
+    x[at] += _join_digits(dec.decode(int(sizes.numel()), uniform_lookup(sizes)), count)
+    at, left, a, end = torch.cat(tail_at), torch.cat(tail_left), torch.cat(tail_a), torch.cat(tail_end)
+    d = decode_overflow(dec, int(at.numel()))
+    room = torch.where(left, a - int(dist.lo), int(dist.hi) - end + 1)  # symbols in the tail
+    if bool(torch.any((d < 0) | (d >= room))):
+        raise ValueError(f"corrupt {dec.name} stream: a tail symbol outside the support")
+    x[at] = torch.where(left, a - 1 - d, end + d)
+    return x
+
+
+def _cat(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.cat([a for a, _ in pairs]), torch.cat([b for _, b in pairs])
+
+
+class Continuous:
+    """A quantized continuous family (see the module docstring) for a run of symbols with
+    per-symbol ``loc`` and ``scale`` (float64 tensors) on a support ``[lo, hi]``."""
+
+    def __init__(self, family: str, loc: torch.Tensor, scale: torch.Tensor, lo: int, hi: int):
+        device = loc.device
         t = _device_tensors(device)
-        fam = FAMILY_TABLES[dist.family]
-        self.grid, self.grid_offset = t[dist.family], fam.offset
-        self.lo, self.hi = int(dist.lo), int(dist.hi)
-        loc = _tensor(dist.loc.reshape(-1), np.float64, device)
-        scale = _tensor(dist.scale.reshape(-1), np.float64, device)
+        fam = FAMILY_TABLES[family]
+        self.grid, self.grid_offset = t[family], fam.offset
+        self.lo, self.hi = int(lo), int(hi)
         loc = torch.nan_to_num(loc, nan=0.0).clamp(float(self.lo) - 1.0, float(self.hi) + 1.0)
         floor = torch.floor(loc)
         frac = torch.floor((loc - floor) * (1 << LOC_FRAC)).to(torch.int64)  # exact steps
@@ -161,7 +218,7 @@ class Continuous:
         self.frac = frac - up * (1 << LOC_FRAC)  # loc = c + frac / 2**LOC_FRAC, |frac| <= 1/2
         level = torch.searchsorted(t["thresholds"], scale, right=True)
         self.mant, self.shift, self.dmax = t["mant"][level], t["shift"][level], t["dmax"][level]
-        bins, exps = _capped_windows(dist.family, self.hi - self.lo + 1)
+        bins, exps = _capped_windows(family, self.hi - self.lo + 1)
         self.nb = torch.from_numpy(bins).to(device)[level]
         self.e = torch.from_numpy(exps).to(device)[level]
         w = _pow2(self.e)
@@ -229,28 +286,6 @@ class Continuous:
             lo, c_lo = torch.where(ok, mid, lo), torch.where(ok, c_mid, c_lo)
             hi, c_hi = torch.where(ok, hi, mid), torch.where(ok, c_hi, c_mid)
         return lo, c_lo, c_hi - c_lo
-
-    def decode(self, dec) -> torch.Tensor:
-        """The clipped symbols from the decoder (primary bins, in-bin digits, tail distances)."""
-        n = self.c.numel()
-        j = dec.decode(n, self.lookup)
-        a, e, nb = self.a, self.e, self.nb
-        end = a + self.width
-        left, right = j == 0, j == nb + 1
-        x = a + ((j - 1).clamp_min(0) << e)
-        inner = ~(left | right) & (e > 0)
-        ei = e[inner]
-        count = _digit_counts(ei)
-        sizes = _digit_sizes(ei, count)
-        values = dec.decode(int(sizes.numel()), uniform_lookup(sizes))
-        x[inner] += _join_digits(values, count)
-        tail = left | right
-        d = decode_overflow(dec, int(tail.sum()))
-        room = torch.where(left, a - self.lo, self.hi - end + 1)[tail]  # symbols in the tail
-        if bool(torch.any((d < 0) | (d >= room))):
-            raise ValueError(f"corrupt {dec.name} stream: a tail symbol outside the support")
-        x[tail] = torch.where(left[tail], a[tail] - 1 - d, end[tail] + d)
-        return x
 
 
 @functools.cache
