@@ -32,6 +32,8 @@ Functions (RUN is a folder under benchmarks/results/):
   against ANCHOR and PSNR at each λ, then the range (max − min) of each column;
 - ``coders FILE``: the throughput table of ``benchmarks/coders.py --json FILE``;
 - ``distributed FILE``: 1 and N training processes, ``benchmarks/distributed.py --json FILE``;
+- ``gpucoding FILE``: the lane coder against constriction, ``benchmarks/gpu_coding.py --json FILE``;
+- ``exactsynthesis FILE``: float against exact synthesis, ``benchmarks/exact_synthesis.py --json FILE``;
 - ``videobd RUN [BASELINES_RUN]``: per test sequence, BD-rates (PSNR YUV, PSNR RGB, MS-SSIM) of
   a video run's model against each baseline (of RUN, or of BASELINES_RUN) and each other coding
   of the model (all-intra, one intra frame);
@@ -299,6 +301,35 @@ def distributed(file: str) -> str:
     return "\n".join(rows)
 
 
+def gpucoding(file: str) -> str:
+    """The lane coder's table, from ``benchmarks/gpu_coding.py --json``: per size and coder,
+    encode and decode Msymbols/s, decode against constriction, and size over information."""
+    doc = json.loads((RESULTS / file).read_text())
+    rows = ["| symbols | coder | encode Msym/s | decode Msym/s | decode vs constriction | size / information |",
+            "|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        rows.append(f"| {r['symbols']:,} | {r['coder']} | {r['encode_msym_s']:.2f} | {r['decode_msym_s']:.2f} | "
+                    f"{r['decode_vs_constriction']:.2f}x | {r['bytes'] / r['info_bytes']:.4f} |")
+    machine = doc["machine"]
+    rows.append(f"\n{machine['cpus']} CPUs ({machine['processor']}), torch {doc['torch']} with {doc['threads']} "
+                f"threads, constriction on one core; `{doc['command']}`")
+    return "\n".join(rows)
+
+
+def exactsynthesis(file: str) -> str:
+    """Float against exact synthesis on the same files, from ``benchmarks/exact_synthesis.py --json``."""
+    doc = json.loads((RESULTS / file).read_text())
+    m, rows = doc["mean"], doc["rows"]
+    worst = max(r["max_abs_diff"] for r in rows)
+    return "\n".join([
+        "| images | mean bytes | PSNR float | PSNR exact | cost | largest pixel difference | decode float | decode exact |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {len(rows)} | {sum(r['bytes'] for r in rows) / len(rows):,.0f} | {m['psnr_float']:.3f} dB | "
+        f"{m['psnr_exact']:.3f} dB | {m['psnr_float'] - m['psnr_exact']:+.4f} dB | {worst} | "
+        f"{m['decode_float_s']:.2f} s | {m['decode_exact_s']:.2f} s |",
+        f"\nfiles identical both ways (rate cost 0); model `{Path(doc['point']).name}`; `{doc['command']}`"])
+
+
 def budget(run: str) -> str:
     """The training wall time of a run, all its rate points together, from its ``model*.json``
     (wall time, not CPU time: the machine may have been shared)."""
@@ -431,7 +462,8 @@ def videopoints(run: str, sequence: str, baselines: str | None = None) -> str:
 
 
 FUNCTIONS = {f.__name__: f for f in (points, point, bd, bdvalue, bdmatrix, grid, refine, refinevalue, lossless, cumulative,
-                                     lvalue, budget, coders, distributed, spread, gan, videobd, videovalue, videopoints)}
+                                     lvalue, budget, coders, distributed, gpucoding, exactsynthesis, spread, gan, videobd,
+                                     videovalue, videopoints)}
 
 
 # ---------------------------------------------------------------------------- pages

@@ -229,6 +229,18 @@ def test_decoding_does_not_depend_on_the_thread_count():
     assert all(torch.equal(outputs[0], out) for out in outputs[1:])
 
 
+def test_device_cuda_without_cuda_is_one_line_and_exit_2(tmp_path, tiny_pipeline_text, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    pipeline = tmp_path / "tiny.yaml"
+    pipeline.write_text(tiny_pipeline_text.replace("device: cpu", "device: cuda"))
+    assert main(["run", str(pipeline), "--out", str(tmp_path / "runs"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "device: cuda" in err[0] and "no CUDA device" in err[0], err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("model.pt"))
+
+
 @pytest.mark.slow
 def test_bf16_training_trains_under_autocast_and_codes_exactly(tmp_path, tiny_pipeline_text, monkeypatch):
     """train.precision: bf16 runs the forward pass in bf16 (the likelihoods in float32), is
