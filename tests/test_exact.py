@@ -139,3 +139,21 @@ def test_exact_synthesis_decodes_what_evaluation_measured():
     assert np.array_equal(codec.decompress(codec.compress(image)), codec.reconstruct(image))
     float_codec = _transform_coding()
     assert np.abs(float_codec.reconstruct(image).astype(int) - codec.reconstruct(image).astype(int)).max() <= 1
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")  # torch's note about Intel GPUs
+def test_exact_is_the_same_under_other_convolution_algorithms_autocast_and_reduced_precision():
+    """The exact path's float64 integers do not depend on the convolution backend (oneDNN on
+    or off), and autocast and reduced-precision float32 matmuls leave float64 alone."""
+    net, shape = _net_cases()["igdn"]
+    x = to_fixed(torch.rand(shape) * 4 - 2)
+    reference = net.exact(x)
+    with torch.backends.mkldnn.flags(enabled=False):
+        assert torch.equal(net.exact(x), reference)
+    saved = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(net.exact(x), reference)
+    finally:
+        torch.set_float32_matmul_precision(saved)
