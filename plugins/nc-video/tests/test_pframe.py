@@ -11,12 +11,12 @@ from nc_core.coders import encode_all
 from nc_core.pipeline import build
 
 
-def _coder(scale_mediated=False, motion_search=0) -> PFrameCoder:
+def _coder(scale_mediated=False, motion_search=0, motion_vectors=0) -> PFrameCoder:
     torch.manual_seed(0)
     entropy = {"use": "mean-scale-hyperprior", "hyper_channels": 8}
     return PFrameCoder(build(entropy, "probability-model"), build(entropy, "probability-model"),
                        build("mixed", "quantizer"), channels=8, latent=8, scale_mediated=scale_mediated,
-                       motion_search=motion_search)
+                       motion_search=motion_search, motion_vectors=motion_vectors)
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +44,9 @@ def test_the_motion_layers_keep_their_signal(clip):
     assert h.pow(2).mean().sqrt() > 0.1
 
 
-@pytest.mark.parametrize("scale_mediated,search", [(False, 0), (True, 0), (False, 3)])
-def test_a_chain_of_frames_decodes_exactly(clip, scale_mediated, search):
-    coder = _coder(scale_mediated, search)
+@pytest.mark.parametrize("scale_mediated,search,vectors", [(False, 0, 0), (True, 0, 0), (False, 3, 0), (True, 3, 4)])
+def test_a_chain_of_frames_decodes_exactly(clip, scale_mediated, search, vectors):
+    coder = _coder(scale_mediated, search, vectors)
     with torch.no_grad():  # weights that move, blur and scale
         for p in coder.motion_synthesis[-1].parameters():
             p.normal_(0, 0.05)
@@ -85,3 +85,18 @@ def test_motion_search_finds_a_known_shift_and_feeds_the_encoder(clip):
     assert torch.equal(out["found"], found)
     with pytest.raises(ValueError, match="multiples of 8"):
         block_flow(clip[1][..., :60], clip[0][..., :60], radius=3)
+
+
+def test_motion_vectors_predict_with_the_searched_motion_from_the_start(clip):
+    """motion_vectors: an untrained coder's decoded flow is the search's, block-averaged and
+    quantized to 1/K px, so it predicts the 2-px roll; without vectors it predicts the reference."""
+    out = _coder(motion_search=3, motion_vectors=4)(clip[1], clip[0])
+    flow = out["flow"][..., 16:-16, 16:-16]
+    assert torch.allclose(flow[:, 0], torch.full_like(flow[:, 0], -2.0), atol=0.13)  # means move symbols by < 1/2 step
+    assert torch.all(flow[:, 1].abs() <= 0.13) and torch.all(out["flow"][:, 2] == 0)
+    inner = (slice(None), slice(None), slice(16, -16), slice(16, -16))
+    err_vectors = (out["x_bar"] - clip[1])[inner].abs().mean()
+    err_plain = (_coder(motion_search=3)(clip[1], clip[0])["x_bar"] - clip[1])[inner].abs().mean()
+    assert err_vectors < 0.2 * err_plain
+    with pytest.raises(ValueError, match="motion_vectors needs motion_search"):
+        _coder(motion_vectors=4)

@@ -4,11 +4,14 @@ warm-up objective ``lmbda * 255^2 * MSE(warp(ref, flow), x) + motion bpp`` and p
 prediction's PSNR on a held-out batch against two references: the reference frame unmoved and
 an exhaustive block-matching search (8x8 blocks, +-7 px), the flow a classical encoder finds.
 
-    python motion_learning.py STEPS LMBDA [FLOW_WEIGHT] [--search-input]
+    python motion_learning.py STEPS LMBDA [FLOW_WEIGHT] [--search-input] [--vectors K]
 
 ``FLOW_WEIGHT`` adds ``weight * |flow - block matching|`` (px, mean) to the objective (a
 supervised warm-up); ``--search-input`` builds the codec with ``motion_search: 7`` (the
-block-matching flow as two more inputs of the motion analysis; the decoder is unchanged).
+block-matching flow as two more inputs of the motion analysis; the decoder is unchanged);
+``--vectors K`` also sets ``motion_vectors: K`` (the searched flow as explicit vectors in the
+motion latent, ``1/K`` px steps). The ``--flow-scale`` runs quoted on the results page used an
+earlier version of this script (the flow output multiplied by a constant).
 The codec is nc-video's as committed: the numbers quoted on the results page before He
 initialisation was added came from the earlier default initialisation.
 """
@@ -39,11 +42,12 @@ def main() -> None:
     ap.add_argument("flow_weight", type=float, nargs="?", default=0.0)
     ap.add_argument("--search-input", action="store_true")
     ap.add_argument("--no-quantization", action="store_true", help="the latent reaches the synthesis as is, no rate")
-    ap.add_argument("--flow-scale", type=float, default=1.0, help="flow = scale * the synthesis output (px)")
+    ap.add_argument("--vectors", type=int, default=0, help="motion_vectors: K (implies --search-input)")
     ap.add_argument("--photos", default="../shared/data/photos")
     args = ap.parse_args()
     torch.manual_seed(0)
-    pf = build(SSF | {"motion_search": 7 if args.search_input else 0}, "codec").pframe
+    search = 7 if args.search_input or args.vectors else 0
+    pf = build(SSF | {"motion_search": search, "motion_vectors": args.vectors}, "codec").pframe
     data = build({"use": "camera-motion", "path": args.photos, "clip": 2, "patch": 128, "batch": 8}, "dataset")
     opt = torch.optim.Adam([*pf.motion_analysis.parameters(), *pf.motion_synthesis.parameters(),
                             *pf.motion_entropy.parameters()], lr=1e-3)
@@ -54,14 +58,14 @@ def main() -> None:
 
     def step(ref, x):
         bm = block_flow(x, ref, 7)
-        y = pf.motion_analysis(pf._motion_input(x, ref)[0])
+        y = pf.motion_latent(x, ref)[0]
         if args.no_quantization:
             y_hat, likelihoods = y, {"none": torch.ones(1)}
         else:
             y_hat, likelihoods = pf.motion_entropy(y, pf.quantizer)
-        flow = pf.motion_synthesis(y_hat)[:, :3] * torch.tensor([args.flow_scale, args.flow_scale, 1.0])[:, None, None]
+        pred, _, flow = pf.predict(ref, y_hat)
         bpp = sum(-torch.log2(v).sum() for v in likelihoods.values()) / (x.shape[0] * x.shape[-2] * x.shape[-1])
-        return warp(ref, flow), bpp, bm, flow
+        return pred, bpp, bm, flow
 
     with torch.no_grad():
         bm = block_flow(test[:, 1], test[:, 0], 7)

@@ -35,7 +35,8 @@ PAD = 64
 class ScaleSpaceFlowCodec(VideoCodec):
     """SSF (Agustsson et al. 2020) with intra frames from ``intra`` (any learned image codec);
     ``scale_mediated`` adds Yang et al.'s residual scale; ``motion_search`` (a radius in px) gives
-    the motion analysis the encoder's block-matching flow; ``adaptive_intra`` lets the encoder
+    the motion analysis the encoder's block-matching flow, ``motion_vectors`` (steps per pixel) codes
+    it as explicit vectors in the motion latent; ``adaptive_intra`` lets the encoder
     code a frame due to be predicted as an intra frame where that is smaller and closer (scene
     cuts). See the module docstring."""
 
@@ -44,14 +45,14 @@ class ScaleSpaceFlowCodec(VideoCodec):
     def __init__(self, intra: LearnedCodec, motion_entropy: EntropyModel, residual_entropy: EntropyModel,
                  quantizer: Quantizer, coder: Coder, intra_period: int = 32, channels: int = 128, latent: int = 192,
                  levels: int = 5, sigma0: float = 1.5, scale_mediated: bool = False, adaptive_intra: bool = False,
-                 motion_search: int = 0, seed: int = 0):
+                 motion_search: int = 0, motion_vectors: int = 0, seed: int = 0):
         super().__init__()
         if intra_period < 0:
             raise ValueError(f"intra_period must be >= 0 (0: only the first frame), got {intra_period}")
         self.intra, self.coder, self.intra_period, self.seed = intra, coder, int(intra_period), int(seed)
         self.adaptive_intra = bool(adaptive_intra)
         self.pframe = PFrameCoder(motion_entropy, residual_entropy, quantizer, channels, latent, levels, sigma0,
-                                  scale_mediated, motion_search)
+                                  scale_mediated, motion_search, motion_vectors)
 
     def forward(self, clip: torch.Tensor) -> dict:
         """Training over clips ``N x T x 3 x H x W`` (sides multiples of 64): the intra codec's
