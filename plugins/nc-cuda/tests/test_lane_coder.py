@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nc_cuda import coder as coder_module
 from nc_cuda import models
 from nc_cuda.coder import LaneRansCoder
 from nc_cuda.tables import CDF_ONE, FAMILY_TABLES, GRID_BITS, level_thresholds
@@ -48,11 +49,16 @@ def test_bytes_equal_the_scalar_reference_on_typical_latents(reference, monkeypa
     """Thousands of symbols with fractional locations and small scales, where one unit of the
     fixed-point location or scale changes the integer CDF."""
     monkeypatch.setattr(models, "CHUNK", 700)  # several chunks, one not full
+    monkeypatch.setattr(coder_module, "_ROW_CELLS", 500)  # categorical rows in several chunks too
     rng = np.random.default_rng(9)
     n = 3000
     loc, scale = rng.normal(0, 4, n), np.exp(rng.uniform(np.log(0.02), np.log(50), n))
     pairs = [(np.round(rng.normal(loc, scale)).astype(np.int64), cls(loc, scale, lo, hi))
              for cls in (QuantizedGaussian, QuantizedLaplace, QuantizedLogistic) for lo, hi in [(-40, 40), (-5000, 5000)]]
+    rows = rng.dirichlet(np.full(30, 0.5), n)
+    x = (rows.cumsum(1) > rng.random((n, 1))).argmax(1) - 7
+    x[::101] = 1 << 50
+    pairs.append((x, Categorical(rows, offset=-7)))
     coder = LaneRansCoder(device="cpu", lanes=5, ops_per_lane=100)
     data = encode_all(coder, pairs)
     assert data == reference.encode(pairs, 5, 100)

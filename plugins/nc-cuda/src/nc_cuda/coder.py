@@ -66,13 +66,36 @@ def _check_family(coder: LaneRansCoder, dist) -> str:
     return family
 
 
-def _tables(coder: LaneRansCoder, dist) -> Tables:
+#: per-symbol categorical rows are quantized at most this many table cells at a time
+_ROW_CELLS = 1 << 22
+
+
+def _table_chunks(coder: LaneRansCoder, dist):
+    """``(start, end, Tables)`` covering a ``tables`` or ``categorical`` group in order: one bank
+    for indexed tables and a shared row, per-symbol rows a bounded number at a time."""
+    device, name = coder.device, coder.name
     if dist.family == "tables":
-        return Tables(dist.pmfs, dist.offsets, dist.lengths, dist.index, coder.device, coder.name)
-    probs = dist.probs if dist.probs.ndim == 2 else dist.probs[None, :]
-    rows = probs.shape[0]
-    index = np.arange(dist.size) if dist.probs.ndim == 2 else np.zeros(dist.size, np.int64)
-    return Tables(probs, np.full(rows, dist.offset), np.full(rows, probs.shape[1]), index, coder.device, coder.name)
+        yield 0, dist.size, Tables(dist.pmfs, dist.offsets, dist.lengths, dist.index, device, name)
+        return
+    k = dist.probs.shape[-1]
+    if dist.probs.ndim == 1:
+        yield 0, dist.size, Tables(dist.probs[None, :], [dist.offset], [k], np.zeros(dist.size, np.int64), device, name)
+        return
+    step = max(1, _ROW_CELLS // (k + 1))
+    for start in range(0, dist.size, step):
+        end = min(dist.size, start + step)
+        rows = end - start
+        yield start, end, Tables(dist.probs[start:end], np.full(rows, dist.offset), np.full(rows, k), np.arange(rows),
+                                 device, name)
+
+
+def _table_support(dist, device: torch.device) -> tuple:
+    """Per-symbol ``(lo, hi)`` of a ``tables`` group (tensors), or a categorical's (ints)."""
+    if dist.family == "tables":
+        index = torch.tensor(np.asarray(dist.index, np.int64).reshape(-1), device=device)
+        lo = torch.tensor(np.asarray(dist.offsets, np.int64), device=device)[index]
+        return lo, lo + torch.tensor(np.asarray(dist.lengths, np.int64), device=device)[index] - 1
+    return int(dist.lo), int(dist.hi)
 
 
 def _edges(x: torch.Tensor, lo, hi) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,15 +132,15 @@ class _Encoder:
             clipped, mags = _edges(x, int(dist.lo), int(dist.hi))
             segments += encode_continuous(clipped, dist, device)
         else:
-            model = _tables(self._coder, dist)
-            lo, hi = model.lo, model.hi
+            lo, hi = _table_support(dist, device)
             if getattr(dist, "closed", False):
                 if bool(torch.any((x < lo) | (x > hi))):
                     raise ValueError(f"symbols outside the closed categorical range [{dist.lo}, {dist.hi}]")
                 clipped, mags = x, None
             else:
                 clipped, mags = _edges(x, lo, hi)
-            segments.append(model.encode(clipped - lo))
+            parts = [model.encode(clipped[a:b] - model.lo) for a, b, model in _table_chunks(self._coder, dist)]
+            segments.append((torch.cat([p for p, _ in parts]), torch.cat([f for _, f in parts])))
         if mags is not None:
             segments += overflow_ops(mags)
 
@@ -159,9 +182,8 @@ class _Decoder:
             lo, hi = int(dist.lo), int(dist.hi)
             closed = False
         else:
-            model = _tables(self._coder, dist)
-            lo, hi = model.lo, model.hi
-            x = dec.decode(dist.size, model.lookup) + lo
+            lo, hi = _table_support(dist, dec.device)
+            x = torch.cat([dec.decode(b - a, model.lookup) + model.lo for a, b, model in _table_chunks(self._coder, dist)])
             closed = getattr(dist, "closed", False)
         if not closed:
             edge = (x == lo) | (x == hi)
