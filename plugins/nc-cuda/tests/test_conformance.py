@@ -1,5 +1,7 @@
 """The coder conformance suite, on CPU tensors (the reference the CUDA path must match)."""
 
+import pytest
+import torch
 from nc_cuda.coder import LaneRansCoder
 
 from nc_core.testing import CoderConformance
@@ -21,3 +23,13 @@ class TestLaneRansManyLanes(CoderConformance):
 
     def make_coder(self):
         return LaneRansCoder(device="cpu", lanes=7, ops_per_lane=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+class TestLaneRansOnCuda(CoderConformance):
+    """The same suite with the lanes on the GPU (run by benchmarks/gpu_check.sh)."""
+
+    coder_class = LaneRansCoder
+
+    def make_coder(self):
+        return LaneRansCoder(device="cuda", lanes=7, ops_per_lane=2)
