@@ -8,6 +8,8 @@ compute the next group's distribution from the symbols before it (hyperpriors do
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 
@@ -31,16 +33,25 @@ class LaneRansCoder(Coder):
     the same on every device. ``lanes``: the most lanes a stream uses; ``ops_per_lane``: a
     stream uses one lane per this many coded ops (symbols plus their escape and position
     digits), so that small streams do not pay 4 bytes for each of thousands of lanes.
+    ``search``: how the decoder finds a continuous symbol's bin, ``rows`` (one CDF row per
+    symbol: few large operations, for GPUs) or ``bisect`` (little work, for CPUs); ``auto``
+    picks by device. The bytes and symbols are the same either way.
     """
 
     name = "cuda-rans"
     order = "queue"
     families = frozenset(FAMILIES)
 
-    def __init__(self, device: str = "auto", lanes: int = 4096, ops_per_lane: int = 4096):
+    def __init__(self, device: str = "auto", lanes: int = 4096, ops_per_lane: int = 4096,
+                 search: Literal["auto", "bisect", "rows"] = "auto"):
         if not 1 <= lanes < 1 << 32 or ops_per_lane < 1:
             raise ValueError(f"lanes must be in 1 .. 2**32 - 1 and ops_per_lane >= 1, got {lanes} and {ops_per_lane}")
+        if search not in ("auto", "bisect", "rows"):
+            raise ValueError(f"search must be auto, bisect or rows, not {search!r}")
         self.device = resolve_device(device)
+        # how a decoder finds a continuous symbol's bin (the same bins either way): few large
+        # operations on a GPU, little work on a CPU
+        self.rows = search == "rows" or (search == "auto" and self.device.type == "cuda")
         self.lanes, self.ops_per_lane = int(lanes), int(ops_per_lane)
 
     def encoder(self) -> _Encoder:
@@ -178,7 +189,7 @@ class _Decoder:
         if dist.size == 0:
             return np.zeros(dist.shape, dtype=np.int64)
         if family in _CONTINUOUS:
-            x = decode_continuous(dec, dist)
+            x = decode_continuous(dec, dist, self._coder.rows)
             lo, hi = int(dist.lo), int(dist.hi)
             closed = False
         else:

@@ -161,9 +161,10 @@ def encode_continuous(x: torch.Tensor, dist, device: torch.device) -> list[tuple
     return [_cat(primary), uniform_ops(*_cat(digits)), *overflow_ops(torch.cat(tails))]
 
 
-def decode_continuous(dec, dist) -> torch.Tensor:
+def decode_continuous(dec, dist, rows: bool = False) -> torch.Tensor:
     """The clipped symbols of ``dist`` from the decoder (primary bins chunk by chunk, then the
-    in-bin digits and tail distances of the whole group)."""
+    in-bin digits and tail distances of the whole group); ``rows``: look bins up by
+    :meth:`Continuous.lookup_rows`."""
     device = dec.device
     loc, scale = _tensor(dist.loc.reshape(-1), np.float64, device), _tensor(dist.scale.reshape(-1), np.float64, device)
     n = loc.numel()
@@ -171,7 +172,7 @@ def decode_continuous(dec, dist) -> torch.Tensor:
     inner_at, inner_e, tail_at, tail_left, tail_a, tail_end = [], [], [], [], [], []
     for s in range(0, n, CHUNK):
         model = Continuous(dist.family, loc[s:s + CHUNK], scale[s:s + CHUNK], dist.lo, dist.hi)
-        j = dec.decode(model.c.numel(), model.lookup)
+        j = dec.decode(model.c.numel(), model.lookup_rows if rows else model.lookup)
         a, e, end = model.a, model.e, model.a + model.width
         left, right = j == 0, j == model.nb + 1
         x[s:s + j.numel()] = a + ((j - 1).clamp_min(0) << e)
@@ -228,37 +229,42 @@ class Continuous:
         self.live_left = (self.a > self.lo).to(torch.int64)
         self.live_right = (self.a + self.width - 1 < self.hi).to(torch.int64)
         self.live = self.nb + self.live_left + self.live_right
-        self.g0 = self._cdf_at(torch.full_like(self.c, self.lo), slice(None))
-        self.total = self._cdf_at(torch.full_like(self.c, self.hi) + 1, slice(None)) - self.g0
+        self.a_rel = self.a - self.c  # window edges relative to c: within +-2**31
+        self.g0 = self._phi_far(self.lo)
+        self.total = self._phi_far(self.hi + 1) - self.g0
 
-    # integer CDF of the family at the boundary below symbol `pos` (pos - 1/2)
-    def _cdf_at(self, pos: torch.Tensor, s: slice) -> torch.Tensor:
-        c = self.c[s]
-        rel = torch.minimum(torch.maximum(pos, c - _FAR), c + _FAR) - c
-        d = (rel << LOC_FRAC) - (1 << (LOC_FRAC - 1)) - self.frac[s]
-        dmax = self.dmax[s]
+    def _view(self, t: torch.Tensor, s: slice, rows: bool) -> torch.Tensor:
+        """Per-symbol parameters of symbols ``s``; a column when ``j`` holds a row per symbol."""
+        return t[s][:, None] if rows else t[s]
+
+    def _phi(self, rel: torch.Tensor, s: slice, rows: bool = False) -> torch.Tensor:
+        """The family's integer CDF at ``c + rel - 1/2`` (``|rel| <= 2**40``)."""
+        p = functools.partial(self._view, s=s, rows=rows)
+        d = (rel << LOC_FRAC) - (1 << (LOC_FRAC - 1)) - p(self.frac)
+        dmax = p(self.dmax)
         d = torch.minimum(torch.maximum(d, -dmax), dmax)
-        z = (d * self.mant[s]) >> self.shift[s]
+        z = (d * p(self.mant)) >> p(self.shift)
         u = (z + self.grid_offset).clamp(0, 2 * self.grid_offset)
         i = u >> (Z_FRAC - GRID_BITS)
         frac = u & ((1 << (Z_FRAC - GRID_BITS)) - 1)
         g0, g1 = self.grid[i], self.grid[i + 1]
         return g0 + (((g1 - g0) * frac) >> (Z_FRAC - GRID_BITS))
 
-    def _boundary(self, j: torch.Tensor, s: slice) -> torch.Tensor:
-        """First symbol of bin ``j`` (``j`` in ``0 .. nb + 2``)."""
-        nb = self.nb[s]
-        inner = self.a[s] + ((j - 1).clamp_min(0) << self.e[s])
-        return torch.where(j == 0, self.lo, torch.where(j >= nb + 2, self.hi + 1, inner))
+    def _phi_far(self, pos: int) -> torch.Tensor:
+        """The family's integer CDF below symbol ``pos`` (a support edge, maybe far away)."""
+        rel = torch.minimum(torch.maximum(torch.full_like(self.c, pos), self.c - _FAR), self.c + _FAR) - self.c
+        return self._phi(rel, slice(None))
 
-    def cdf(self, j: torch.Tensor, s: slice) -> torch.Tensor:
-        """The coder's integer CDF (``0 .. M``) below bin ``j``."""
-        nb, ll, lr, live = self.nb[s], self.live_left[s], self.live_right[s], self.live[s]
+    def cdf(self, j: torch.Tensor, s: slice, rows: bool = False) -> torch.Tensor:
+        """The coder's integer CDF (``0 .. M``) below bin ``j`` (``0 .. nb + 2``; ``rows``: ``j``
+        is ``k x B``, a row of bins for each symbol of ``s``, and bins past ``nb + 2`` give ``M``)."""
+        p = functools.partial(self._view, s=s, rows=rows)
+        nb, ll, lr, live, total = p(self.nb), p(self.live_left), p(self.live_right), p(self.live), p(self.total)
+        inner = torch.minimum(torch.maximum(j, torch.ones_like(j)), nb + 1)  # window edges: near c
+        g = self._phi(p(self.a_rel) + ((inner - 1) << p(self.e)), s, rows) - p(self.g0)
         before = ll * (j >= 1) + torch.minimum((j - 1).clamp_min(0), nb) + lr * (j >= nb + 2)
-        g = self._cdf_at(self._boundary(j, s), s) - self.g0[s]
-        total = self.total[s]
-        scaled = (g * (M - live)) // total.clamp_min(1)
-        return torch.where(total > 0, scaled + before, (before * M) // live)
+        value = torch.where(total > 0, (g * (M - live)) // total.clamp_min(1) + before, (before * M) // live)
+        return torch.where(j <= 0, 0, torch.where(j >= nb + 2, M, value))
 
     def encode(self, x: torch.Tensor):
         """``(primary (start, freq), digits (values, sizes), tail distances)`` of the clipped
@@ -274,7 +280,19 @@ class Continuous:
         tails = torch.where(left, a - 1 - x, x - end)[left | right]
         return (lo_c, hi_c - lo_c), (values, sizes), tails
 
+    def lookup_rows(self, slot: torch.Tensor, i0: int, i1: int):
+        """:meth:`lookup` by one CDF row per symbol and a sorted search: 16 times the integer
+        work of the bisection but a tenth of its operations, which suits a GPU (each
+        operation a kernel launch). Both give the same bins."""
+        s = slice(i0, i1)
+        j = torch.arange(MAX_BINS + 3, device=slot.device).expand(slot.numel(), -1)
+        rows = self.cdf(j, s, rows=True)
+        b = torch.searchsorted(rows, slot[:, None], right=True) - 1  # the last edge <= slot
+        lo, hi = rows.gather(1, b)[:, 0], rows.gather(1, b + 1)[:, 0]
+        return b[:, 0], lo, hi - lo
+
     def lookup(self, slot: torch.Tensor, i0: int, i1: int):
+        """Bins of the ops ``i0 .. i1 - 1`` from their slots: a bisection over the bins."""
         s = slice(i0, i1)
         lo = torch.zeros_like(slot)
         hi = self.nb[s] + 2
