@@ -54,7 +54,7 @@ def main() -> None:
             row = {"frame": k, "intra": True, "intra_bpp": payload.ideal_bits / (h * w), "rec": psnr(rec, frame)}
         else:
             x, r = pad_to(to_tensor(frame), pad), pad_to(to_tensor(ref), pad)
-            motion, mgroups = pf.motion_entropy.encode(pf.motion_analysis(pf._motion_input(x, r)[0]), pf.quantizer, 0)
+            motion, mgroups = pf.motion_entropy.encode(pf.motion_latent(x, r)[0], pf.quantizer, 0)
             with fixed_threads():
                 pred, sigma, _ = pf.predict(r, motion.float())
             res, rgroups = pf.residual_entropy.encode(pf.residual_analysis((x - pred) / sigma), pf.quantizer, 1)
