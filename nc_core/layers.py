@@ -30,7 +30,9 @@ from torch import nn
 from nc_core.coding import IndexedTables
 from nc_core.contracts import Prior
 
-__all__ = ["LowerBound", "lower_bound", "GDN", "LIKELIHOOD_FLOOR", "ResizingBuffers", "DeepFactorized", "around", "in_float32"]
+__all__ = ["LowerBound", "lower_bound", "GDN", "LIKELIHOOD_FLOOR", "ResizingBuffers", "DeepFactorized", "around",
+           "in_float32"]
+
 
 def in_float32(fn):
     """Run ``fn`` outside autocast, its half-precision tensor arguments cast to float32.
