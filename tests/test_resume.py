@@ -80,6 +80,34 @@ def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypat
     assert (run_dir / "results.json").exists()
 
 
+def test_a_run_from_an_older_nc_resumes_when_new_keys_take_their_defaults(tiny_pipeline, tmp_path, monkeypatch):
+    """A key a later nc added (train.precision) is absent from an older run's pipeline.yaml;
+    resuming with the key at its default is no change (a carried training run must resume)."""
+    from nc_core.runner import train
+
+    out = tmp_path / "runs"
+    args = ["run", tiny_pipeline, "--out", out, "--set", "train.steps=4"]
+    save = train.atomic_save
+
+    def interrupted_after_step_2(obj, path):
+        save(obj, path)
+        if obj["step"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "atomic_save", interrupted_after_step_2)
+    assert run_nc(*args, "--quiet")[0] == 130
+    monkeypatch.setattr(train, "atomic_save", save)
+    (run_dir,) = (out / "tiny").iterdir()
+    stored = run_dir / "pipeline.yaml"
+    older = [line for line in stored.read_text().splitlines() if "precision:" not in line]
+    assert len(older) < len(stored.read_text().splitlines())
+    stored.write_text("\n".join(older) + "\n")
+    code, stdout, err = run_nc(*args, "--resume")
+    assert code == 0 and "at step 2/4" in stdout, err
+    code, _, err = run_nc(*args, "--set", "train.precision=bf16", "--resume")
+    assert code == 2 and "train.precision" in err
+
+
 @pytest.mark.slow
 def test_a_snapshot_resumes_from_fp16_weights_without_the_optimizer(tiny_pipeline, tmp_path, monkeypatch):
     import torch

@@ -29,7 +29,7 @@ from nc_core.devices import resolve_device
 from nc_core.errors import UserError
 from nc_core.files import atomic_write, expand_path
 from nc_core.imaging import as_items
-from nc_core.pipeline import Pipeline, build, load_pipeline
+from nc_core.pipeline import Pipeline, PipelineError, build, load_pipeline
 from nc_core.runner import report
 from nc_core.runner.evaluate import (
     as_curve,
@@ -431,6 +431,10 @@ class Runner:
             raise UserError(f"--resume: cannot read {stored_path} ({type(exc).__name__})") from None
         if not isinstance(stored, dict):
             raise UserError(f"--resume: {stored_path} is not a resolved pipeline")
+        try:  # resolved again: keys a later nc added with their defaults are no difference
+            stored = yaml.safe_load(load_pipeline(stored_path, construct=False).to_yaml())
+        except PipelineError:
+            pass  # it no longer validates: the comparison below names what differs
         new = yaml.safe_load(self.pipeline.to_yaml())
         keys = list(stored) + [k for k in new if k not in stored]
         fixed = [d for k in keys if k not in RESUMABLE
