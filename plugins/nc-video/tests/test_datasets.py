@@ -105,3 +105,27 @@ def test_camera_motion_objects_move_on_their_own(tmp_path):
     assert all(torch.equal(c[0], c[1]) and torch.equal(c[1], c[2]) for c in still)
     with pytest.raises(PipelineError, match="objects and object_pan must be >= 0"):
         build(spec | {"objects": -1}, "dataset")
+
+
+def test_camera_motion_lighting_blur_and_noise_change_frames_no_motion_explains(tmp_path):
+    """On still clips: lighting drifts the mean from frame to frame, noise adds independent
+    noise of the given deviation, blur smooths; all off renders what it rendered before."""
+    photo = np.random.default_rng(5).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    write_image(tmp_path / "p.png", photo)
+    spec = {"use": "camera-motion", "path": str(tmp_path), "clip": 3, "patch": 64, "batch": 8, "still": 1.0}
+    plain = next(build(spec, "dataset").batches(seed=0))
+    off = next(build(spec | {"lighting": 0.0, "blur": 0.0, "noise": 0.0}, "dataset").batches(seed=0))
+    assert torch.equal(plain, off)
+    lit = next(build(spec | {"lighting": 0.05}, "dataset").batches(seed=0))
+    drift = (lit[:, 2].mean((1, 2, 3)) - lit[:, 0].mean((1, 2, 3))).abs()
+    assert drift.max() > 0.01 and torch.equal(plain[0, 0], lit[0, 0])  # the first frame as it was
+    noisy = next(build(spec | {"noise": 0.02}, "dataset").batches(seed=0))
+    diff = noisy[:, 1] - noisy[:, 0]  # still clips: the difference is the noise of two frames
+    assert 0.02 < float(diff.std()) < 0.035
+    blurred = next(build(spec | {"blur": 3.0}, "dataset").batches(seed=0))
+
+    def grad(x):
+        return (x[..., 1:] - x[..., :-1]).abs().mean().item()
+    assert grad(blurred) < 0.8 * grad(plain)
+    with pytest.raises(PipelineError, match="0 <= noise < 0.5"):
+        build(spec | {"noise": -0.1}, "dataset")

@@ -106,18 +106,25 @@ class CameraMotion(VideoDataset):
     FlyingChairs does for optical flow (Dosovitskiy et al. 2015): elliptical pieces of other
     photographs, each moving by its own velocity of up to ``object_pan`` px per frame over the
     moving background, so that clips have local motion, occlusions and disocclusions, not one
-    global motion. ``count`` evaluation sequences of ``length`` frames at ``size``
+    global motion. Real frames also differ by what no motion explains: ``lighting`` drifts
+    each clip's gain and offset by up to that much per frame, ``blur`` blurs each frame by a
+    Gaussian of standard deviation up to that many pixels (focus and motion blur that change),
+    ``noise`` adds independent Gaussian noise of that standard deviation (0-1 pixel scale) to
+    every frame. ``count`` evaluation sequences of ``length`` frames at ``size``
     (``[width, height]``) are drawn from ``seed``; their names start with ``synthetic-``."""
 
     name = "camera-motion"
 
     def __init__(self, path: str, clip: int = 5, patch: int = 256, batch: int = 4, pan: float = 6.0,
                  zoom: float = 0.01, rotate: float = 0.5, still: float = 0.0, objects: int = 0,
-                 object_pan: float = 8.0, count: int = 4, length: int = 32, size: tuple[int, int] = (256, 256),
-                 seed: int = 0):
+                 object_pan: float = 8.0, lighting: float = 0.0, blur: float = 0.0, noise: float = 0.0,
+                 count: int = 4, length: int = 32, size: tuple[int, int] = (256, 256), seed: int = 0):
         _check(clip, patch, batch)
         if objects < 0 or object_pan < 0:
             raise ValueError(f"objects and object_pan must be >= 0, got {objects} and {object_pan}")
+        if not 0 <= lighting < 0.5 or not 0 <= blur <= 8 or not 0 <= noise < 0.5:
+            raise ValueError(f"need 0 <= lighting < 0.5, 0 <= blur <= 8 and 0 <= noise < 0.5, got {lighting}, "
+                             f"{blur} and {noise}")
         if pan < 0 or not 0 <= zoom < 0.2 or rotate < 0 or count < 1 or length < 1 or min(size) < 16:
             raise ValueError("need pan >= 0, 0 <= zoom < 0.2, rotate >= 0, count >= 1, length >= 1 and a size "
                              "of at least 16 px per side")
@@ -132,6 +139,7 @@ class CameraMotion(VideoDataset):
         self.clip, self.patch, self.batch = clip, patch, batch
         self.pan, self.zoom, self.rotate, self.still = float(pan), float(zoom), float(rotate), float(still)
         self.objects, self.object_pan = int(objects), float(object_pan)
+        self.lighting, self.blur, self.noise = float(lighting), float(blur), float(noise)
         self.count, self.length, self.size, self.seed = count, length, (int(size[0]), int(size[1])), seed
         self._photos: list[torch.Tensor] | None = None
 
@@ -174,7 +182,20 @@ class CameraMotion(VideoDataset):
                             padding_mode="border", align_corners=True)
         for _ in range(rng.integers(self.objects + 1) if self.objects else 0):
             out = self._add_object(rng, out, moving=not still)
-        return out.clamp_(0, 1)
+        return self._degrade(rng, out).clamp_(0, 1)
+
+    def _degrade(self, rng: np.random.Generator, frames: torch.Tensor) -> torch.Tensor:
+        """``lighting`` drift, ``blur`` and ``noise`` (see the class docstring)."""
+        t = frames.shape[0]
+        if self.lighting:
+            gain, offset = rng.uniform(-self.lighting, self.lighting, 2)
+            k = torch.arange(t, dtype=frames.dtype).view(-1, 1, 1, 1)
+            frames = frames * (1 + gain * k) + offset * k
+        if self.blur:
+            frames = torch.stack([_gaussian_blur(f, float(s)) for f, s in zip(frames, rng.uniform(0, self.blur, t))])
+        if self.noise:
+            frames = frames + torch.from_numpy(rng.normal(0, self.noise, tuple(frames.shape))).to(frames.dtype)
+        return frames
 
     def _add_object(self, rng: np.random.Generator, frames: torch.Tensor, moving: bool) -> torch.Tensor:
         """``frames`` with one more object in front: an ellipse cut from a random photo, its
@@ -220,6 +241,17 @@ class CameraMotion(VideoDataset):
             clips = [self.render(rng, self.clip, self.patch, self.patch) for _ in range(self.batch)]
             # the same quantisation as real frames, so a model never sees values a file cannot hold
             yield torch.stack(clips).mul_(255).round_().div_(255)
+
+
+def _gaussian_blur(frame: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``3 x H x W`` blurred by a separable Gaussian (radius 3 sigma, replicated borders)."""
+    if sigma < 0.3:
+        return frame
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=frame.dtype) ** 2 / (2 * sigma * sigma))
+    k = (k / k.sum()).view(1, 1, 1, -1).expand(3, 1, 1, -1)
+    x = F.conv2d(F.pad(frame[None], (r, r, 0, 0), mode="replicate"), k, groups=3)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.transpose(-1, -2), groups=3)[0]
 
 
 DATASETS = [VideoFolder, CameraMotion]
