@@ -13,7 +13,11 @@ import numpy as np
 from nc_core._deprecation import moved
 from nc_core.coding import CodingDistribution
 
-__all__ = ["bytes_to_words", "decode_all", "encode_all", "is_stack", "words_to_bytes"]
+__all__ = ["SUPPORT_LIMIT", "bytes_to_words", "check_support", "decode_all", "encode_all", "flat_symbols", "is_stack",
+           "words_to_bytes"]
+
+#: supports must lie within +-SUPPORT_LIMIT (int64 arithmetic never overflows then)
+SUPPORT_LIMIT = 1 << 62
 
 
 # --------------------------------------------------------------------------- group order
@@ -51,6 +55,34 @@ def is_stack(coder) -> bool:
     if order not in ("stack", "queue"):
         raise ValueError(f"coder {getattr(coder, 'name', coder)!r} has invalid order {order!r}")
     return order == "stack"
+
+
+# --------------------------------------------------------------------- input checks
+
+
+def flat_symbols(symbols, dist: CodingDistribution) -> np.ndarray:
+    """What every coder's ``encode`` checks first: integer ``symbols`` shaped like ``dist``
+    (``TypeError`` / ``ValueError`` otherwise) on a codable support; returns them flat, int64."""
+    a = np.asarray(symbols)
+    if a.dtype.kind not in "iub":
+        raise TypeError(f"symbols must be integers, got dtype {a.dtype}")
+    if a.shape != tuple(dist.shape):
+        raise ValueError(f"symbols of shape {a.shape} for a distribution of shape {dist.shape}")
+    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+        raise ValueError("symbols beyond the int64 range")
+    check_support(dist)
+    return np.ascontiguousarray(a, dtype=np.int64).reshape(-1)
+
+
+def check_support(dist: CodingDistribution) -> None:
+    """``ValueError`` unless ``dist``'s support lies within ``+-SUPPORT_LIMIT``."""
+    if dist.family == "tables":
+        lo, hi = dist.offsets, dist.offsets + dist.lengths - 1
+        bad = lo.size and (lo.min() < -SUPPORT_LIMIT or hi.max() > SUPPORT_LIMIT)
+    else:
+        bad = dist.lo < -SUPPORT_LIMIT or dist.hi > SUPPORT_LIMIT
+    if bad:
+        raise ValueError(f"{dist.family} support beyond +-2**62 cannot be coded")
 
 
 # ---------------------------------------------------------------------- serialisation

@@ -64,7 +64,14 @@ from typing import Any
 import attrs
 import numpy as np
 
-from nc_core.coders import bytes_to_words, is_stack, words_to_bytes
+from nc_core.coders import (
+    SUPPORT_LIMIT,
+    bytes_to_words,
+    check_support,
+    flat_symbols,
+    is_stack,
+    words_to_bytes,
+)
 from nc_core.coding import (
     FAMILIES,
     OVERFLOW_CHUNK_BITS,
@@ -94,8 +101,6 @@ CHUNK = 4096
 SCAN_BLOCK = 1 << 16
 #: largest alphabet of one categorical table (constriction's 24-bit precision)
 MAX_ALPHABET = (1 << 24) - 2
-#: supports must lie within +-SUPPORT_LIMIT (int64 arithmetic never overflows then)
-SUPPORT_LIMIT = 1 << 62
 
 
 # ------------------------------------------------------------------------------ backend
@@ -180,7 +185,7 @@ class _Stream:
     def _encode(self, symbols: np.ndarray, dist: CodingDistribution) -> None:
         self._live()
         codec = _family_codec(self._coder, dist)
-        ops = codec.encode(_flat_symbols(symbols, dist), dist)
+        ops = codec.encode(flat_symbols(symbols, dist), dist)
         # ops are in decode order; a stack is pushed in reverse so it pops in that order
         for op in ops[::-1] if self._stack else ops:
             if callable(op):  # a lazily computed chunk: a list of ops in decode order
@@ -196,7 +201,7 @@ class _Stream:
     def _decode(self, dist: CodingDistribution) -> np.ndarray:
         self._live()
         codec = _family_codec(self._coder, dist)
-        _check_support(dist)
+        check_support(dist)
         return codec.decode(self, dist).reshape(dist.shape)
 
     def pop_raw(self, model, *params) -> np.ndarray:
@@ -330,28 +335,6 @@ class _stream_errors:
         ):
             return False
         raise ValueError(f"corrupt or truncated {self._coder.name} stream: {exc}") from exc
-
-
-def _flat_symbols(symbols, dist) -> np.ndarray:
-    a = np.asarray(symbols)
-    if a.dtype.kind not in "iub":
-        raise TypeError(f"symbols must be integers, got dtype {a.dtype}")
-    if a.shape != tuple(dist.shape):
-        raise ValueError(f"symbols of shape {a.shape} for a distribution of shape {dist.shape}")
-    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
-        raise ValueError("symbols beyond the int64 range")
-    _check_support(dist)
-    return np.ascontiguousarray(a, dtype=np.int64).reshape(-1)
-
-
-def _check_support(dist) -> None:
-    if dist.family == "tables":
-        lo, hi = dist.offsets, dist.offsets + dist.lengths - 1
-        bad = lo.size and (lo.min() < -SUPPORT_LIMIT or hi.max() > SUPPORT_LIMIT)
-    else:
-        bad = dist.lo < -SUPPORT_LIMIT or dist.hi > SUPPORT_LIMIT
-    if bad:
-        raise ValueError(f"{dist.family} support beyond +-2**62 cannot be coded")
 
 
 # ----------------------------------------------------------------------------- escapes

@@ -54,13 +54,11 @@ def copy_of(swept, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypatch):
-    import torch
-
+def _interrupted_at_step_2(tiny_pipeline, tmp_path, monkeypatch) -> tuple[list, Path]:
+    """A 4-step run interrupted (Ctrl-C) after its step-2 checkpoint: ``(nc args, run dir)``."""
     from nc_core.runner import train
 
-    out = tmp_path / "runs"
-    args = ["run", tiny_pipeline, "--out", out, "--set", "train.steps=4"]
+    args = ["run", tiny_pipeline, "--out", tmp_path / "runs", "--set", "train.steps=4"]
     save = train.atomic_save
 
     def interrupted_after_step_2(obj, path):
@@ -71,7 +69,14 @@ def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypat
     monkeypatch.setattr(train, "atomic_save", interrupted_after_step_2)
     assert run_nc(*args, "--quiet")[0] == 130
     monkeypatch.setattr(train, "atomic_save", save)
-    (run_dir,) = (out / "tiny").iterdir()
+    (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
+    return args, run_dir
+
+
+def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypatch):
+    import torch
+
+    args, run_dir = _interrupted_at_step_2(tiny_pipeline, tmp_path, monkeypatch)
     assert not (run_dir / "results.json").exists()
     code, stdout, _ = run_nc(*args, "--resume")
     assert code == 0 and "at step 2/4" in stdout
@@ -83,21 +88,7 @@ def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypat
 def test_a_run_from_an_older_nc_resumes_when_new_keys_take_their_defaults(tiny_pipeline, tmp_path, monkeypatch):
     """A key a later nc added (train.precision) is absent from an older run's pipeline.yaml;
     resuming with the key at its default is no change (a carried training run must resume)."""
-    from nc_core.runner import train
-
-    out = tmp_path / "runs"
-    args = ["run", tiny_pipeline, "--out", out, "--set", "train.steps=4"]
-    save = train.atomic_save
-
-    def interrupted_after_step_2(obj, path):
-        save(obj, path)
-        if obj["step"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train, "atomic_save", interrupted_after_step_2)
-    assert run_nc(*args, "--quiet")[0] == 130
-    monkeypatch.setattr(train, "atomic_save", save)
-    (run_dir,) = (out / "tiny").iterdir()
+    args, run_dir = _interrupted_at_step_2(tiny_pipeline, tmp_path, monkeypatch)
     stored = run_dir / "pipeline.yaml"
     older = [line for line in stored.read_text().splitlines() if "precision:" not in line]
     assert len(older) < len(stored.read_text().splitlines())

@@ -431,10 +431,7 @@ class Runner:
             raise UserError(f"--resume: cannot read {stored_path} ({type(exc).__name__})") from None
         if not isinstance(stored, dict):
             raise UserError(f"--resume: {stored_path} is not a resolved pipeline")
-        try:  # resolved again: keys a later nc added with their defaults are no difference
-            stored = yaml.safe_load(load_pipeline(stored_path, construct=False).to_yaml())
-        except PipelineError:
-            pass  # it no longer validates: the comparison below names what differs
+        stored = _resolved_again(stored_path, stored)
         new = yaml.safe_load(self.pipeline.to_yaml())
         keys = list(stored) + [k for k in new if k not in stored]
         fixed = [d for k in keys if k not in RESUMABLE
@@ -645,3 +642,13 @@ def run(path: str, overrides=(), out="runs", resume=False, quiet=False) -> Path:
     return Runner(load_pipeline(path, overrides), Path(out), resume=resume, quiet=quiet).run()
 
 __getattr__ = moved(__name__, {name: "nc_core.models" for name in ("PIPELINE_FILE", "build_codec", "load_model")})
+
+
+def _resolved_again(path: Path, stored: dict) -> dict:
+    """A run's stored ``pipeline.yaml`` resolved with today's schema, so that keys a later nc
+    added at their defaults are no difference; as written if it no longer validates (the
+    comparison then names what differs)."""
+    try:
+        return yaml.safe_load(load_pipeline(path, construct=False).to_yaml())
+    except PipelineError:
+        return stored

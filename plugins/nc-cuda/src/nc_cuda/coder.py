@@ -13,16 +13,14 @@ from typing import Literal
 import numpy as np
 import torch
 
+from nc_core.coders import check_support, flat_symbols
 from nc_core.coding import FAMILIES
 from nc_core.contracts import Coder
 from nc_core.devices import resolve_device
 from nc_cuda.lanes import LaneDecoder, encode_ops, lane_count
 from nc_cuda.models import Tables, decode_continuous, decode_overflow, encode_continuous, overflow_ops
 
-__all__ = ["LaneRansCoder", "SUPPORT_LIMIT"]
-
-#: supports must lie within +-SUPPORT_LIMIT (int64 arithmetic never overflows then)
-SUPPORT_LIMIT = 1 << 62
+__all__ = ["LaneRansCoder"]
 _CONTINUOUS = ("gaussian", "laplace", "logistic")
 
 
@@ -67,13 +65,6 @@ def _check_family(coder: LaneRansCoder, dist) -> str:
         supported = ", ".join(sorted(coder.families))
         raise TypeError(f"coder {coder.name!r} does not support the {family!r} distribution family "
                         f"(got {type(dist).__name__}; supported: {supported})")
-    if family == "tables":
-        lo, hi = dist.offsets, dist.offsets + dist.lengths - 1
-        bad = lo.size and (lo.min() < -SUPPORT_LIMIT or hi.max() > SUPPORT_LIMIT)
-    else:
-        bad = dist.lo < -SUPPORT_LIMIT or dist.hi > SUPPORT_LIMIT
-    if bad:
-        raise ValueError(f"{family} support beyond +-2**62 cannot be coded")
     return family
 
 
@@ -127,17 +118,11 @@ class _Encoder:
         if self._segments is None:
             raise ValueError(f"{self._coder.name} stream already finished")
         family = _check_family(self._coder, dist)
-        a = np.asarray(symbols)
-        if a.dtype.kind not in "iub":
-            raise TypeError(f"symbols must be integers, got dtype {a.dtype}")
-        if a.shape != tuple(dist.shape):
-            raise ValueError(f"symbols of shape {a.shape} for a distribution of shape {dist.shape}")
-        if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
-            raise ValueError("symbols beyond the int64 range")
-        if a.size == 0:
+        flat = flat_symbols(symbols, dist)
+        if flat.size == 0:
             return
         device = self._coder.device
-        x = torch.tensor(np.asarray(a, dtype=np.int64).reshape(-1), device=device)
+        x = torch.tensor(flat, device=device)
         segments = self._segments
         if family in _CONTINUOUS:
             clipped, mags = _edges(x, int(dist.lo), int(dist.hi))
@@ -183,6 +168,7 @@ class _Decoder:
 
     def decode(self, dist) -> np.ndarray:
         family = _check_family(self._coder, dist)
+        check_support(dist)
         dec = self._dec
         if dec.done:
             raise ValueError(f"{self._coder.name} stream already finished")

@@ -69,6 +69,21 @@ def _tensor(a, dtype, device: torch.device) -> torch.Tensor:
     return torch.tensor(np.asarray(a, dtype=dtype), device=device)
 
 
+def bisect(cdf, slot: torch.Tensor, bins: torch.Tensor, steps: int):
+    """``(j, start, freq)``: per op, the last bin ``j`` with ``cdf(j) <= slot``, where ``cdf`` is
+    nondecreasing from ``cdf(0) = 0`` to ``cdf(bins) = M``; ``steps`` must reach
+    ``ceil(log2(max bins))``. Every op takes the same steps (no data-dependent loop)."""
+    lo, hi = torch.zeros_like(slot), bins
+    c_lo, c_hi = torch.zeros_like(slot), torch.full_like(slot, M)
+    for _ in range(steps):
+        mid = (lo + hi) >> 1
+        c_mid = cdf(mid)
+        ok = c_mid <= slot
+        lo, c_lo = torch.where(ok, mid, lo), torch.where(ok, c_mid, c_lo)
+        hi, c_hi = torch.where(ok, hi, mid), torch.where(ok, c_hi, c_mid)
+    return lo, c_lo, c_hi - c_lo
+
+
 # ------------------------------------------------------------------------------ uniform
 
 
@@ -294,19 +309,10 @@ class Continuous:
     def lookup(self, slot: torch.Tensor, i0: int, i1: int):
         """Bins of the ops ``i0 .. i1 - 1`` from their slots: a bisection over the bins."""
         s = slice(i0, i1)
-        lo = torch.zeros_like(slot)
-        hi = self.nb[s] + 2
-        c_lo, c_hi = torch.zeros_like(slot), torch.full_like(slot, M)
-        for _ in range(_SEARCH):
-            mid = (lo + hi) >> 1
-            c_mid = self.cdf(mid, s)
-            ok = c_mid <= slot
-            lo, c_lo = torch.where(ok, mid, lo), torch.where(ok, c_mid, c_lo)
-            hi, c_hi = torch.where(ok, hi, mid), torch.where(ok, c_hi, c_mid)
-        return lo, c_lo, c_hi - c_lo
+        return bisect(lambda j: self.cdf(j, s), slot, self.nb[s] + 2, _SEARCH)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)  # per support size: bounded
 def _capped_windows(family: str, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per scale level ``(bins, exp)`` for a support of ``k`` integers: the window must fit."""
     bins, exps = FAMILY_TABLES[family].windows
@@ -396,12 +402,4 @@ class Tables:
 
     def lookup(self, slot: torch.Tensor, i0: int, i1: int):
         t = self.index[i0:i1]
-        lo, hi = torch.zeros_like(slot), self.lengths[t]
-        c_lo, c_hi = torch.zeros_like(slot), torch.full_like(slot, M)
-        for _ in range(self.steps):
-            mid = (lo + hi) >> 1
-            c_mid = self.cdf(mid, t)
-            ok = c_mid <= slot
-            lo, c_lo = torch.where(ok, mid, lo), torch.where(ok, c_mid, c_lo)
-            hi, c_hi = torch.where(ok, hi, mid), torch.where(ok, c_hi, c_mid)
-        return lo, c_lo, c_hi - c_lo
+        return bisect(lambda j: self.cdf(j, t), slot, self.lengths[t], self.steps)
