@@ -74,6 +74,37 @@ def test_a_resume_in_the_second_stage_loads_the_finished_first(tiny_pipeline_tex
     assert "stage 1 finished earlier" in stdout and "at step 1/2" in stdout
 
 
+@pytest.mark.slow
+def test_a_resume_may_change_a_stage_that_has_not_started(tiny_pipeline_text, tmp_path, monkeypatch):
+    """Tuning stage 2 after stage 1 finished needs no new run: its settings may change until
+    it has a checkpoint; then they are fixed like any other."""
+    from nc_core.runner import train
+
+    pipeline = staged(tiny_pipeline_text, tmp_path)
+    save = train.atomic_save
+
+    def interrupted(obj, path):
+        save(obj, path)
+        if path.parent.name == "stage1" and path.name == "checkpoint.pt" and obj["step"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "atomic_save", interrupted)
+    args = ["run", pipeline, "--out", tmp_path / "runs"]
+    assert run_nc(*args, "--quiet")[0] == 130
+    monkeypatch.setattr(train, "atomic_save", save)
+    (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
+    code, _, err = run_nc(*args, "--resume", "--set", "train.steps=4")
+    assert code == 2 and "train.steps (3 -> 4)" in err  # stage 1 has started
+    code, stdout, err = run_nc(*args, "--resume", "--set", "train.then.0.steps=3")
+    assert code == 0, err
+    assert "have not started changed: train.then.0.steps (2 -> 3)" in stdout
+    info = json.loads((run_dir / "model.json").read_text())["training"]
+    assert [s["steps"] for s in info["stages"]] == [3, 3]
+    assert "steps: 3\n" in (run_dir / "pipeline.yaml").read_text().split("then:")[1]  # the record follows
+    code, _, err = run_nc(*args, "--resume", "--set", "train.then.0.steps=4")
+    assert code == 2 and "train.then.0.steps (3 -> 4) (stage 2 has started)" in err
+
+
 def test_a_stage_needs_a_name_a_loss_and_steps(tiny_pipeline_text, tmp_path):
     pipeline = tmp_path / "bad.yaml"
     pipeline.write_text(textwrap.dedent(tiny_pipeline_text).replace(

@@ -5,7 +5,9 @@ Layout of ``OUT/<name>/<run-id>/``: ``pipeline.yaml`` (resolved), ``results.json
 ``model.pt``, ``model.json`` — in the run directory itself, or in one sub-directory per sweep
 point. A ``--resume`` that changes only the ``evaluate`` section re-evaluates the run's models
 into ``eval-<hash>/`` inside the run directory (same layout, no models), leaving the run's own
-files as they were; one that changes anything a model depends on is refused before any write.
+files as they were; one that changes the settings of a training stage (``train.then``) that no
+point has started yet continues with the new settings; one that changes anything else a model
+depends on is refused before any write.
 
 Lossy and lossless pipelines take the same path; what differs (test data, evaluation, result
 rows, baselines, report) is a :class:`Lossy` or :class:`Lossless` object chosen once per run.
@@ -40,7 +42,7 @@ from nc_core.runner.evaluate import (
     evaluate_lossless_baseline,
     sequences_point,
 )
-from nc_core.runner.train import finalize, train
+from nc_core.runner.train import CHECKPOINT, finalize, train
 
 RESULTS = "results.json"
 REFINED_RESULTS = "results-refined.json"  # evaluate.refine: refined codec on its image subset
@@ -363,6 +365,7 @@ class Runner:
         self.run_dir = distributed.on_main(lambda: latest_run_dir(self.base)) if resume else None  # created once checks pass
         self.out_dir: Path | None = None  # evaluation files: the run dir, or its eval-<hash>/
         self.changed: list[str] = []  # evaluate keys a --resume changed
+        self.restaged: list[str] = []  # keys of training stages, not yet started, a --resume changed
 
     def log(self, message: str) -> None:
         if not self.quiet and distributed.current().main:
@@ -408,7 +411,7 @@ class Runner:
             self.run_dir = distributed.on_main(lambda: new_run_dir(self.base))
         self.out_dir = self.run_dir / f"eval-{self._evaluate_hash()}" if self.changed else self.run_dir
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if not (self.out_dir / models.PIPELINE_FILE).exists():  # a resumed run keeps its record
+        if self.restaged or not (self.out_dir / models.PIPELINE_FILE).exists():  # a resumed run keeps its record
             atomic_write(self.out_dir / models.PIPELINE_FILE, self.pipeline.to_yaml())
         points, previous = [], None
         for suffix, cfg in runs:
@@ -433,13 +436,34 @@ class Runner:
             raise UserError(f"--resume: {stored_path} is not a resolved pipeline")
         stored = _resolved_again(stored_path, stored)
         new = yaml.safe_load(self.pipeline.to_yaml())
+        stored_stages, new_stages = _later_stages(stored), _later_stages(new)
         keys = list(stored) + [k for k in new if k not in stored]
         fixed = [d for k in keys if k not in RESUMABLE
                  for d in differences(stored.get(k, _ABSENT), new.get(k, _ABSENT), (k,))]
+        if len(stored_stages) != len(new_stages):
+            fixed.append(f"train.then ({len(stored_stages)} -> {len(new_stages)} stages)")
+        else:
+            for k, (old, now) in enumerate(zip(stored_stages, new_stages), 2):
+                changed = differences(old, now, ("train", "then", k - 2))
+                if changed and self._stage_started(k, len(new_stages) + 1):
+                    fixed += [f"{d} (stage {k} has started)" for d in changed]
+                else:
+                    self.restaged += changed
         if fixed:
             raise UserError(f"--resume: the pipeline differs from {self.run_dir}: {', '.join(fixed)}; "
                             "start a new run (without --resume)")
         self.changed = differences(stored.get("evaluate", _ABSENT), new.get("evaluate", _ABSENT), ("evaluate",))
+        if self.restaged:
+            self.log(f"--resume: settings of stages that have not started changed: {', '.join(self.restaged)}")
+
+    def _stage_started(self, k: int, count: int) -> bool:
+        """Whether training stage ``k`` of ``count`` has a checkpoint or a model in any point."""
+        for suffix, _ in self.pipeline.runs():
+            sub = self.run_dir / suffix
+            where = sub if k == count else sub / STAGE_DIR.format(k)
+            if (where / CHECKPOINT).exists() or (where / models.MODEL_INFO).exists():
+                return True
+        return False
 
     def _evaluate_hash(self) -> str:
         text = json.dumps(self.pipeline.config["evaluate"], sort_keys=True, default=str)
@@ -473,7 +497,7 @@ class Runner:
         sub.mkdir(exist_ok=True)
         out.mkdir(exist_ok=True)
         if suffix:
-            if not (sub / models.PIPELINE_FILE).exists():  # names the model's codec (load_model)
+            if self.restaged or not (sub / models.PIPELINE_FILE).exists():  # names the model's codec (load_model)
                 atomic_write(sub / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
             if out != sub:
                 atomic_write(out / models.PIPELINE_FILE, self.pipeline.to_yaml(cfg))
@@ -642,6 +666,13 @@ def run(path: str, overrides=(), out="runs", resume=False, quiet=False) -> Path:
     return Runner(load_pipeline(path, overrides), Path(out), resume=resume, quiet=quiet).run()
 
 __getattr__ = moved(__name__, {name: "nc_core.models" for name in ("PIPELINE_FILE", "build_codec", "load_model")})
+
+
+def _later_stages(cfg: dict) -> list:
+    """Take ``train.then`` (the stages after the first) out of a resolved pipeline and return
+    it: a --resume compares each later stage on its own."""
+    train = cfg.get("train")
+    return train.pop("then", []) if isinstance(train, dict) else []
 
 
 def _resolved_again(path: Path, stored: dict) -> dict:
