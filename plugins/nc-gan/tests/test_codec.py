@@ -17,10 +17,10 @@ SPEC = {"use": "generative", "transform": {"use": "factorized", "channels": 8, "
         "noise_channels": 2, "generator_widths": [8, 8, 8, 8]}
 
 
-@pytest.fixture(scope="module")
-def codec() -> GenerativeCodec:
+@pytest.fixture(scope="module", params=[False, True], ids=["z", "z+texture-noise"])
+def codec(request) -> GenerativeCodec:
     torch.manual_seed(0)
-    codec = build(SPEC, "codec")
+    codec = build(SPEC | {"texture_noise": request.param}, "codec")
     with torch.no_grad():  # an untrained branch adds nothing: give it weights that do
         for p in codec.generator.parameters():
             p.normal_(0, 0.3)
@@ -72,6 +72,27 @@ def test_the_noise_is_seeded_from_the_stream():
     assert noise_seed(b"stream") == int.from_bytes(digest[:8], "little") // 2
     assert noise_seed(b"stream") != noise_seed(b"stream2")
     assert all(0 <= noise_seed(bytes([i])) < 2**63 for i in range(256))
+
+
+def test_texture_noise_adds_a_map_at_every_resolution():
+    """Each upsampling block gets its own noise map (StyleGAN's noise inputs): changing any one
+    map changes the residual, and zero strengths (the initial state) make the maps irrelevant."""
+    torch.manual_seed(0)
+    gen = build(SPEC | {"texture_noise": True}, "codec").generator
+    y_hat, z, x_base, beta = torch.randn(1, 8, 2, 3), torch.randn(1, 2, 2, 3), torch.rand(1, 3, 32, 48), torch.ones(1)
+    shapes = gen.texture_noise_shapes(y_hat.shape)
+    assert shapes == [(1, 1, 4, 6), (1, 1, 8, 12), (1, 1, 16, 24), (1, 1, 32, 48)]
+    maps = [torch.randn(s) for s in shapes]
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.normal_(0, 0.3)
+        base = gen(y_hat, z, x_base, beta, maps)
+        for i in range(len(maps)):
+            other = [m if j != i else torch.randn(m.shape) for j, m in enumerate(maps)]
+            assert not torch.equal(gen(y_hat, z, x_base, beta, other), base), f"map {i} is unused"
+        for s in gen.strengths:
+            s.zero_()
+        assert torch.equal(gen(y_hat, z, x_base, beta, maps), gen(y_hat, z, x_base, beta, [m * 0 for m in maps]))
 
 
 def test_realism_outside_the_unit_interval_is_refused(codec):
@@ -186,7 +207,7 @@ def test_feature_matching_adds_the_discriminator_feature_distance():
     per_image = sum((f - r).abs().mean(dim=(1, 2, 3)) for f, r in zip(acts[:half], acts[half:])) / half
     expected = float((beta * per_image).mean())
     assert logs["feature_matching"] == pytest.approx(expected, rel=1e-5) and expected > 0
-    assert float(values[3.0] - values[0.0]) == pytest.approx(3.0 * expected, rel=1e-4)
+    assert float((values[3.0] - values[0.0]).detach()) == pytest.approx(3.0 * expected, rel=1e-4)
     with pytest.raises(PipelineError, match="feature_matching >= 0"):
         build({"use": "rate-distortion-perception", "distortion": "mse", "lmbda": 0.01, "feature_matching": -1},
               "loss")

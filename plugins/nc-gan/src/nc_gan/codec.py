@@ -40,14 +40,15 @@ class GenerativeCodec(LearnedCodec):
 
     ``realism`` is the decoder's default level; ``noise_channels`` the channels of ``Z``
     (0: none); ``generator_widths`` the branch's widths, one per factor-2 upsampling (their
-    count must match the transform's stride).
+    count must match the transform's stride); ``texture_noise`` adds the branch's per-resolution
+    noise maps (:mod:`nc_gan.generator`).
     """
 
     name = "generative"
 
     def __init__(self, transform: Transform, entropy: EntropyModel, quantizer: Quantizer, coder: Coder,
                  realism: float = 1.0, noise_channels: int = 4,
-                 generator_widths: tuple[int, ...] = (96, 64, 32, 16), seed: int = 0):
+                 generator_widths: tuple[int, ...] = (96, 64, 32, 16), texture_noise: bool = False, seed: int = 0):
         super().__init__()
         if not 0.0 <= realism <= 1.0:
             raise ValueError(f"realism must be in [0, 1], not {realism}")
@@ -56,7 +57,8 @@ class GenerativeCodec(LearnedCodec):
                              f"upsampling of the transform's stride {transform.stride}; got {len(generator_widths)}")
         self.transform, self.quantizer, self.coder = transform, quantizer, coder
         self.entropy = entropy.bind(transform.latent_channels)
-        self.generator = RealismBranch(transform.latent_channels, noise_channels, tuple(generator_widths))
+        self.generator = RealismBranch(transform.latent_channels, noise_channels, tuple(generator_widths),
+                                       texture_noise=texture_noise)
         self.realism = float(realism)
         self.seed = int(seed)
 
@@ -68,14 +70,14 @@ class GenerativeCodec(LearnedCodec):
         y_syn, likelihoods = self.entropy(self.transform.analysis(x), self.quantizer)
         return {"x_hat": self.transform.synthesis(y_syn), "likelihoods": likelihoods, "y_hat": y_syn}
 
-    def realistic(self, output: dict, beta: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """``x_hat`` at realism ``beta`` (``N`` levels) from a :meth:`forward` output; ``noise``
-        defaults to fresh normal noise (training)."""
+    def realistic(self, output: dict, beta: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
+        """``x_hat`` at realism ``beta`` (``N`` levels) from a :meth:`forward` output; the noise
+        (``Z``, then any texture maps) is drawn from ``rng``, or afresh (training)."""
         y_hat, x_base = output["y_hat"], output["x_hat"]
-        if noise is None:
-            noise = torch.randn(y_hat.shape[0], self.generator.noise_channels, *y_hat.shape[-2:],
-                                device=y_hat.device, dtype=y_hat.dtype)
-        residual = self.generator(y_hat, noise, x_base, beta)
+        gen = self.generator
+        shapes = [(y_hat.shape[0], gen.noise_channels, *y_hat.shape[-2:]), *gen.texture_noise_shapes(y_hat.shape)]
+        noise, *texture = [torch.randn(s, generator=rng, device=y_hat.device, dtype=y_hat.dtype) for s in shapes]
+        residual = gen(y_hat, noise, x_base, beta, texture)
         return x_base + beta.reshape(-1, 1, 1, 1).to(x_base.dtype) * residual
 
     def update(self) -> None:
@@ -95,10 +97,9 @@ class GenerativeCodec(LearnedCodec):
             y_hat = y_hat.float()
             x_base = self.transform.synthesis(y_hat)
             if self.realism > 0:
-                gen = torch.Generator().manual_seed(noise_seed(stream))
-                noise = torch.randn(1, self.generator.noise_channels, *y_hat.shape[-2:], generator=gen)
+                rng = torch.Generator().manual_seed(noise_seed(stream))
                 beta = torch.full((1,), self.realism)
-                x_base = self.realistic({"y_hat": y_hat, "x_hat": x_base}, beta, noise)
+                x_base = self.realistic({"y_hat": y_hat, "x_hat": x_base}, beta, rng)
         return to_image(x_base[..., :height, :width])
 
     def _latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:

@@ -12,6 +12,12 @@ Agustsson et al. 2019, drawn at the latent's resolution; the codec seeds it from
 From ``y_hat`` (stride 16) the branch upsamples four times (nearest, then a 3x3 convolution:
 no checkerboard), meets features of ``x_base`` at full resolution and ends in a 3x3 convolution
 initialised to zero, so an untrained branch adds nothing.
+
+``texture_noise``: StyleGAN's noise inputs (Karras et al. 2019): after each upsampling
+convolution, one map of normal noise at that resolution, scaled per channel by a learned
+strength (initially zero), is added. Fine stochastic detail (foliage, grain) then costs the
+branch no capacity: ``Z`` alone, at the latent's resolution, must be turned into pixel-scale
+texture by the convolutions. The codec draws these maps from the file's seed too.
 """
 
 from __future__ import annotations
@@ -40,11 +46,13 @@ class RealismBranch(nn.Module):
     ``x_base``, at most ``stride`` times the latent's size)."""
 
     def __init__(self, latent_channels: int, noise_channels: int = 4, widths: tuple[int, ...] = (96, 64, 32, 16),
-                 embed: int = 64):
+                 embed: int = 64, texture_noise: bool = False):
         super().__init__()
         if latent_channels < 1 or noise_channels < 0 or not widths or min(widths) < 1:
             raise ValueError("latent_channels and every width must be positive, noise_channels >= 0")
         self.noise_channels = int(noise_channels)
+        self.strengths = nn.ParameterList([nn.Parameter(torch.zeros(1, w, 1, 1)) for w in widths]) \
+            if texture_noise else None
         self.stride = 2 ** len(widths)
         self.embed = nn.Sequential(nn.Linear(1, embed), nn.SiLU(), nn.Linear(embed, embed), nn.SiLU())
         self.inp = nn.Conv2d(latent_channels + noise_channels, widths[0], 3, padding=1)
@@ -64,14 +72,28 @@ class RealismBranch(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+    def texture_noise_shapes(self, y_hat_shape) -> list[tuple[int, ...]]:
+        """The shapes of the noise maps :meth:`forward` takes as ``texture`` (none without
+        ``texture_noise``), for a latent of shape ``N x M x h x w``."""
+        if self.strengths is None:
+            return []
+        n, _, h, w = y_hat_shape
+        return [(n, 1, h * 2 ** (i + 1), w * 2 ** (i + 1)) for i in range(len(self.ups))]
+
     def forward(self, y_hat: torch.Tensor, noise: torch.Tensor, x_base: torch.Tensor,
-                beta: torch.Tensor) -> torch.Tensor:
-        """``beta``: ``N`` realism levels in [0, 1]."""
+                beta: torch.Tensor, texture: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``beta``: ``N`` realism levels in [0, 1]; ``texture``: the noise maps of
+        :meth:`texture_noise_shapes` (drawn afresh when omitted)."""
+        if self.strengths is not None and texture is None:
+            texture = [torch.randn(s, device=y_hat.device, dtype=y_hat.dtype)
+                       for s in self.texture_noise_shapes(y_hat.shape)]
         e = self.embed(beta.reshape(-1, 1).to(y_hat.dtype))
         h = F.leaky_relu(self.inp(torch.cat([y_hat, noise], dim=1)), 0.2)
-        for up, film in zip(self.ups, self.films):
-            h = F.interpolate(h, scale_factor=2, mode="nearest")
-            h = F.leaky_relu(film(up(h), e), 0.2)
+        for i, (up, film) in enumerate(zip(self.ups, self.films)):
+            h = up(F.interpolate(h, scale_factor=2, mode="nearest"))
+            if self.strengths is not None:
+                h = h + self.strengths[i] * texture[i]
+            h = F.leaky_relu(film(h, e), 0.2)
         h = h[..., : x_base.shape[-2], : x_base.shape[-1]]
         h = torch.cat([h, F.leaky_relu(self.image(x_base * 2 - 1), 0.2)], dim=1)
         return self.out(self.fuse_film(self.fuse(h), e))
