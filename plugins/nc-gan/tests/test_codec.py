@@ -95,6 +95,28 @@ def test_texture_noise_adds_a_map_at_every_resolution():
         assert torch.equal(gen(y_hat, z, x_base, beta, maps), gen(y_hat, z, x_base, beta, [m * 0 for m in maps]))
 
 
+def test_detail_scale_leaves_the_residual_no_content_below_that_scale():
+    """With ``detail_scale: s`` the branch's residual is its own high-pass: blurring it by the
+    same Gaussian leaves (almost) nothing, so colour and shading stay the base synthesis's."""
+    from nc_gan.generator import gaussian_blur
+
+    torch.manual_seed(0)
+    y_hat, z, x_base, beta = torch.randn(1, 8, 4, 4), torch.randn(1, 2, 4, 4), torch.rand(1, 3, 64, 64), torch.ones(1)
+    residuals = {}
+    for scale in (0.0, 4.0):
+        torch.manual_seed(1)
+        gen = build(SPEC | {"detail_scale": scale}, "codec").generator
+        with torch.no_grad():
+            for p in gen.parameters():
+                p.normal_(0, 0.3)
+            residuals[scale] = gen(y_hat, z, x_base, beta)
+    full, detail = residuals[0.0], residuals[4.0]
+    torch.testing.assert_close(detail, full - gaussian_blur(full, 4.0))  # the same weights, high-passed
+    assert gaussian_blur(full, 8.0).abs().mean() > 10 * gaussian_blur(detail, 8.0).abs().mean()
+    with pytest.raises(PipelineError, match=r"detail_scale must be in \[0, 64\]"):
+        build(SPEC | {"detail_scale": -1.0}, "codec")
+
+
 def test_realism_outside_the_unit_interval_is_refused(codec):
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match=r"realism must be in \[0, 1\]"):

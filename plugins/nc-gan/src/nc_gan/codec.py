@@ -41,14 +41,16 @@ class GenerativeCodec(LearnedCodec):
     ``realism`` is the decoder's default level; ``noise_channels`` the channels of ``Z``
     (0: none); ``generator_widths`` the branch's widths, one per factor-2 upsampling (their
     count must match the transform's stride); ``texture_noise`` adds the branch's per-resolution
-    noise maps (:mod:`nc_gan.generator`).
+    noise maps and ``detail_scale`` keeps the branch's residual to detail finer than that many
+    pixels (:mod:`nc_gan.generator`).
     """
 
     name = "generative"
 
     def __init__(self, transform: Transform, entropy: EntropyModel, quantizer: Quantizer, coder: Coder,
                  realism: float = 1.0, noise_channels: int = 4,
-                 generator_widths: tuple[int, ...] = (96, 64, 32, 16), texture_noise: bool = False, seed: int = 0):
+                 generator_widths: tuple[int, ...] = (96, 64, 32, 16), texture_noise: bool = False, detail_scale: float = 0.0,
+                 seed: int = 0):
         super().__init__()
         if not 0.0 <= realism <= 1.0:
             raise ValueError(f"realism must be in [0, 1], not {realism}")
@@ -58,7 +60,7 @@ class GenerativeCodec(LearnedCodec):
         self.transform, self.quantizer, self.coder = transform, quantizer, coder
         self.entropy = entropy.bind(transform.latent_channels)
         self.generator = RealismBranch(transform.latent_channels, noise_channels, tuple(generator_widths),
-                                       texture_noise=texture_noise)
+                                       texture_noise=texture_noise, detail_scale=detail_scale)
         self.realism = float(realism)
         self.seed = int(seed)
 

@@ -18,9 +18,16 @@ convolution, one map of normal noise at that resolution, scaled per channel by a
 strength (initially zero), is added. Fine stochastic detail (foliage, grain) then costs the
 branch no capacity: ``Z`` alone, at the latent's resolution, must be turned into pixel-scale
 texture by the convolutions. The codec draws these maps from the file's seed too.
+
+``detail_scale``: the residual loses its content below that scale (minus its Gaussian blur of
+that standard deviation, in pixels; 0 keeps all of it). Colour and shading, which the
+bitstream fixes well, then stay the base synthesis's at every realism; the branch can only add
+texture and edges, which is where a distortion-optimised reconstruction falls short.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -46,10 +53,13 @@ class RealismBranch(nn.Module):
     ``x_base``, at most ``stride`` times the latent's size)."""
 
     def __init__(self, latent_channels: int, noise_channels: int = 4, widths: tuple[int, ...] = (96, 64, 32, 16),
-                 embed: int = 64, texture_noise: bool = False):
+                 embed: int = 64, texture_noise: bool = False, detail_scale: float = 0.0):
         super().__init__()
         if latent_channels < 1 or noise_channels < 0 or not widths or min(widths) < 1:
             raise ValueError("latent_channels and every width must be positive, noise_channels >= 0")
+        if not 0 <= detail_scale <= 64:
+            raise ValueError(f"detail_scale must be in [0, 64] pixels, not {detail_scale}")
+        self.detail_scale = float(detail_scale)
         self.noise_channels = int(noise_channels)
         self.strengths = nn.ParameterList([nn.Parameter(torch.zeros(1, w, 1, 1)) for w in widths]) \
             if texture_noise else None
@@ -96,4 +106,17 @@ class RealismBranch(nn.Module):
             h = F.leaky_relu(film(h, e), 0.2)
         h = h[..., : x_base.shape[-2], : x_base.shape[-1]]
         h = torch.cat([h, F.leaky_relu(self.image(x_base * 2 - 1), 0.2)], dim=1)
-        return self.out(self.fuse_film(self.fuse(h), e))
+        residual = self.out(self.fuse_film(self.fuse(h), e))
+        return residual - gaussian_blur(residual, self.detail_scale) if self.detail_scale else residual
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``N x C x H x W`` images (radius ``ceil(3 sigma)``, edges
+    replicated, so any image size works)."""
+    radius = math.ceil(3 * sigma)
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
