@@ -22,7 +22,7 @@ from nc_core.contracts import Metric
 from nc_core.imaging import to_tensor
 
 __all__ = ["DISTS", "FID", "KID", "LPIPS", "METRICS", "NIQE", "SlicedWasserstein", "laplacian_pyramid", "patch_descriptors", "sliced_wasserstein",
-           "sliced_wasserstein_distance"]
+           "sliced_wasserstein_distance", "sliced_wasserstein_levels"]
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
 MIN_SIDE = 16  # the coarsest pyramid level's smaller side (Karras et al.: 16 px)
@@ -98,8 +98,14 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, rng: np.random.Generato
 def sliced_wasserstein_distance(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray],
                                 seed: int = 0) -> float:
     """SWD ×10³ between two sets of uint8 ``H x W x 3`` images (pairs of one size), averaged
-    over the pyramid levels they share. Patches sit at the same (seeded) places in an image
-    and its decoded version, so the number is deterministic."""
+    over the pyramid levels they share (:func:`sliced_wasserstein_levels`)."""
+    return float(np.mean(sliced_wasserstein_levels(originals, decoded, seed)))
+
+
+def sliced_wasserstein_levels(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray],
+                              seed: int = 0) -> list[float]:
+    """SWD ×10³ of each pyramid level every image has, finest first. Patches sit at the same
+    (seeded) places in an image and its decoded version, so the numbers are deterministic."""
     if len(originals) != len(decoded) or not originals:
         raise ValueError(f"SWD needs two non-empty sets of one size, got {len(originals)} and {len(decoded)}")
     rng = np.random.default_rng(seed)
@@ -122,9 +128,8 @@ def sliced_wasserstein_distance(originals: Sequence[np.ndarray], decoded: Sequen
             per_level_b[i].append(patch_descriptors(lb, rng))
     # levels that every image has (a set may mix sizes)
     shared = [i for i in range(len(per_level_a)) if len(per_level_a[i]) == len(originals)]
-    distances = [sliced_wasserstein(_normalise(torch.cat(per_level_a[i])), _normalise(torch.cat(per_level_b[i])), rng)
-                 for i in shared]
-    return 1e3 * float(np.mean(distances))
+    return [1e3 * sliced_wasserstein(_normalise(torch.cat(per_level_a[i])), _normalise(torch.cat(per_level_b[i])), rng)
+            for i in shared]
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
