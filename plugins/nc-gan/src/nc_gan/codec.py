@@ -42,14 +42,15 @@ class GenerativeCodec(LearnedCodec):
     (0: none); ``generator_widths`` the branch's widths, one per factor-2 upsampling (their
     count must match the transform's stride); ``texture_noise`` adds the branch's per-resolution
     noise maps and ``detail_scale`` keeps the branch's residual to detail finer than that many
-    pixels (:mod:`nc_gan.generator`).
+    pixels (:mod:`nc_gan.generator`; 0: no limit; the default 4 measured best on Kodak, see
+    ``benchmarks/results/kodak-gan/probes``).
     """
 
     name = "generative"
 
     def __init__(self, transform: Transform, entropy: EntropyModel, quantizer: Quantizer, coder: Coder,
                  realism: float = 1.0, noise_channels: int = 4,
-                 generator_widths: tuple[int, ...] = (96, 64, 32, 16), texture_noise: bool = False, detail_scale: float = 0.0,
+                 generator_widths: tuple[int, ...] = (96, 64, 32, 16), texture_noise: bool = False, detail_scale: float = 4.0,
                  seed: int = 0):
         super().__init__()
         if not 0.0 <= realism <= 1.0:
