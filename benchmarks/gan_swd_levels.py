@@ -30,6 +30,7 @@ from record import write_json  # noqa: E402
 
 from nc_core.imaging import read_image  # noqa: E402
 from nc_core.models import load_model  # noqa: E402
+from nc_core.pipeline import build  # noqa: E402
 from nc_gan.generator import gaussian_blur  # noqa: E402
 from nc_gan.metrics import sliced_wasserstein_levels  # noqa: E402
 
@@ -43,8 +44,8 @@ def _image(t: torch.Tensor) -> np.ndarray:
 
 
 def _psnr(originals, decoded) -> float:
-    return float(np.mean([10 * np.log10(255**2 / np.mean((o.astype(float) - d.astype(float)) ** 2))
-                          for o, d in zip(originals, decoded)]))
+    psnr = build("psnr", "metric")
+    return float(np.mean([psnr.compute(o, d, 0) for o, d in zip(originals, decoded)]))
 
 
 def references(originals, base, rng: np.random.Generator):

@@ -53,7 +53,6 @@ def copy_of(swept, tmp_path):
     return runs, run_dir
 
 
-@pytest.mark.slow
 def _interrupted_at_step_2(tiny_pipeline, tmp_path, monkeypatch) -> tuple[list, Path]:
     """A 4-step run interrupted (Ctrl-C) after its step-2 checkpoint: ``(nc args, run dir)``."""
     from nc_core.runner import train
@@ -73,6 +72,7 @@ def _interrupted_at_step_2(tiny_pipeline, tmp_path, monkeypatch) -> tuple[list, 
     return args, run_dir
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypatch):
     import torch
 

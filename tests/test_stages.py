@@ -53,8 +53,9 @@ def test_each_stage_starts_where_the_last_ended_and_is_evaluated(tiny_pipeline_t
     assert "tiny stage1" in report and "tiny coder=range" in report and "(coder=ans)" in report
 
 
-@pytest.mark.slow
-def test_a_resume_in_the_second_stage_loads_the_finished_first(tiny_pipeline_text, tmp_path, monkeypatch):
+def _interrupted(tiny_pipeline_text, tmp_path, monkeypatch, in_stage1: bool) -> list:
+    """The staged run interrupted (Ctrl-C) after the step-1 checkpoint of stage 1 or of
+    stage 2: its ``nc`` arguments."""
     from nc_core.runner import train
 
     pipeline = staged(tiny_pipeline_text, tmp_path)
@@ -62,13 +63,19 @@ def test_a_resume_in_the_second_stage_loads_the_finished_first(tiny_pipeline_tex
 
     def interrupted(obj, path):
         save(obj, path)
-        if path.parent.name != "stage1" and path.name == "checkpoint.pt" and obj["step"] == 1:
+        if (path.parent.name == "stage1") == in_stage1 and path.name == "checkpoint.pt" and obj["step"] == 1:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(train, "atomic_save", interrupted)
     args = ["run", pipeline, "--out", tmp_path / "runs"]
     assert run_nc(*args, "--quiet")[0] == 130
     monkeypatch.setattr(train, "atomic_save", save)
+    return args
+
+
+@pytest.mark.slow
+def test_a_resume_in_the_second_stage_loads_the_finished_first(tiny_pipeline_text, tmp_path, monkeypatch):
+    args = _interrupted(tiny_pipeline_text, tmp_path, monkeypatch, in_stage1=False)
     code, stdout, err = run_nc(*args, "--resume")
     assert code == 0, err
     assert "stage 1 finished earlier" in stdout and "at step 1/2" in stdout
@@ -78,20 +85,7 @@ def test_a_resume_in_the_second_stage_loads_the_finished_first(tiny_pipeline_tex
 def test_a_resume_may_change_a_stage_that_has_not_started(tiny_pipeline_text, tmp_path, monkeypatch):
     """Tuning stage 2 after stage 1 finished needs no new run: its settings may change until
     it has a checkpoint; then they are fixed like any other."""
-    from nc_core.runner import train
-
-    pipeline = staged(tiny_pipeline_text, tmp_path)
-    save = train.atomic_save
-
-    def interrupted(obj, path):
-        save(obj, path)
-        if path.parent.name == "stage1" and path.name == "checkpoint.pt" and obj["step"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train, "atomic_save", interrupted)
-    args = ["run", pipeline, "--out", tmp_path / "runs"]
-    assert run_nc(*args, "--quiet")[0] == 130
-    monkeypatch.setattr(train, "atomic_save", save)
+    args = _interrupted(tiny_pipeline_text, tmp_path, monkeypatch, in_stage1=True)
     (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
     code, _, err = run_nc(*args, "--resume", "--set", "train.steps=4")
     assert code == 2 and "train.steps (3 -> 4)" in err  # stage 1 has started
