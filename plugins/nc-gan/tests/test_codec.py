@@ -117,21 +117,6 @@ def test_detail_scale_leaves_the_residual_no_content_below_that_scale():
         build(SPEC | {"detail_scale": -1.0}, "codec")
 
 
-def test_grey_detail_changes_every_colour_channel_alike():
-    """``grey_detail``: the branch adds the same detail to R, G and B, so realism changes a
-    pixel's brightness, never its colour; without it the channels differ."""
-    torch.manual_seed(0)
-    y_hat, z, x_base, beta = torch.randn(1, 8, 4, 4), torch.randn(1, 2, 4, 4), torch.rand(1, 3, 64, 64), torch.ones(1)
-    for grey in (False, True):
-        gen = build(SPEC | {"grey_detail": grey}, "codec").generator
-        with torch.no_grad():
-            for p in gen.parameters():
-                p.normal_(0, 0.3)
-            r, g, b = gen(y_hat, z, x_base, beta).unbind(1)
-        assert r.abs().mean() > 0.1
-        assert (torch.equal(r, g) and torch.equal(g, b)) == grey
-
-
 def test_realism_outside_the_unit_interval_is_refused(codec):
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match=r"realism must be in \[0, 1\]"):

@@ -4,23 +4,9 @@ three adversarial objectives a pipeline can choose.
 The discriminator follows HiFiC (Mentzer et al. 2020): it sees the image and the quantized
 latent ``y_hat`` the decoder saw, so it judges whether a reconstruction is plausible *for that
 bitstream*, not only plausible. ``y_hat`` goes through a 3x3 convolution to a few context
-channels, is upsampled (nearest) to the image size and concatenated with it; 3x3 convolutions
-(spectral normalisation, leaky ReLU 0.2) follow, each but the last followed by an anti-aliased
-halving (a [1, 3, 3, 1] binomial blur, then every second pixel: Zhang 2019, "Making
-convolutional networks shift-invariant again"), and a 1x1 convolution gives one logit per patch.
-
-Why not HiFiC's strided 4x4 convolutions: the gradient a strided convolution sends back to its
-input is periodic (period 2, 4, 8 for three of them), even with random weights, and the
-generator climbs exactly that gradient. Trained against strided discriminators, nc's realism
-branch drew a regular mesh at periods 2 and 4 (spectral peaks thousands of times the median)
-over whole images; with the blurred halving the input gradient has no such peaks
-(``benchmarks/results/kodak-gan/probes/README.md``).
-
-``high_pass`` (pixels, 0: off): the discriminator sees the image's detail, the image minus its
-Gaussian blur of that deviation, instead of the image. A realism branch whose residual is
-limited the same way (``detail_scale``) cannot change the rest, so a discriminator that judged
-colour and shading would spend its capacity on differences the generator cannot remove; the
-coarse content still reaches it through ``y_hat``.
+channels, is upsampled (nearest) to the image size and concatenated with it; 4x4 convolutions
+(stride 2, spectral normalisation, leaky ReLU 0.2) follow, the last width as a 3x3 of stride 1,
+and a 1x1 convolution gives one logit per patch.
 
 Objectives, on the discriminator's logits ``d_real = D(x)`` and ``d_fake = D(x_hat)``, each the
 mean over patches (the survey's eq. 37 is the least-squares pair):
@@ -44,8 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
-
-from nc_gan.generator import gaussian_blur
 
 Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -89,39 +73,22 @@ def objectives(name: str):
     return OBJECTIVES[name]
 
 
-class BlurHalve(nn.Module):
-    """Anti-aliased halving of ``N x C x H x W`` features: a separable [1, 3, 3, 1] / 8 blur,
-    then every second pixel (``ceil(H / 2) x ceil(W / 2)``; edges replicated)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        k = torch.tensor([1.0, 3.0, 3.0, 1.0])
-        self.register_buffer("kernel", (k[:, None] * k[None, :] / 64).expand(channels, 1, 4, 4).contiguous(),
-                             persistent=False)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(h, (1, 2, 1, 2), mode="replicate"), self.kernel, stride=2, groups=h.shape[1])
-
-
 class ConditionalPatchDiscriminator(nn.Module):
     """One logit per patch of ``x``, conditioned on the quantized latent ``y_hat``."""
 
     def __init__(self, latent_channels: int, widths: tuple[int, ...] = (64, 128, 256, 512), context: int = 12,
-                 normalise: bool = True, high_pass: float = 0.0):
+                 normalise: bool = True):
         super().__init__()
         if latent_channels < 1 or context < 1 or not widths or min(widths) < 1:
             raise ValueError("latent_channels, context and every width must be positive")
-        if not 0 <= high_pass <= 64:
-            raise ValueError(f"the discriminator's high_pass must be in [0, 64] pixels, not {high_pass}")
-        self.high_pass = float(high_pass)
         sn = spectral_norm if normalise else (lambda m: m)  # noqa: E731
         self.context = sn(nn.Conv2d(latent_channels, context, 3, padding=1))
         layers: list[nn.Module] = []
         cin = 3 + context
         for i, width in enumerate(widths):
-            layers += [sn(nn.Conv2d(cin, width, 3, padding=1)), nn.LeakyReLU(0.2)]
-            if i < len(widths) - 1:  # the last keeps the patch grid
-                layers.append(BlurHalve(width))
+            last = i == len(widths) - 1  # keeps the patch grid: 3x3, stride 1
+            conv = nn.Conv2d(cin, width, 3, padding=1) if last else nn.Conv2d(cin, width, 4, stride=2, padding=1)
+            layers += [sn(conv), nn.LeakyReLU(0.2)]
             cin = width
         layers.append(sn(nn.Conv2d(cin, 1, 1)))
         self.net = nn.Sequential(*layers)
@@ -129,14 +96,12 @@ class ConditionalPatchDiscriminator(nn.Module):
     def features(self, x: torch.Tensor, y_hat: torch.Tensor) -> list[torch.Tensor]:
         """Every hidden layer's activations, then the logits ``N x 1 x h x w``, of images ``x``
         (``N x 3 x H x W``) given ``y_hat`` (feature matching compares the hidden ones)."""
-        if self.high_pass:
-            x = x - gaussian_blur(x, self.high_pass)
         c = F.leaky_relu(self.context(y_hat), 0.2)
         h = torch.cat([x, F.interpolate(c, size=x.shape[-2:], mode="nearest")], dim=1)
         out = []
         for layer in self.net:
             h = layer(h)
-            if isinstance(layer, nn.LeakyReLU):
+            if not isinstance(layer, nn.Conv2d):
                 out.append(h)
         return out + [h]
 

@@ -51,7 +51,7 @@ class GenerativeCodec(LearnedCodec):
     def __init__(self, transform: Transform, entropy: EntropyModel, quantizer: Quantizer, coder: Coder,
                  realism: float = 1.0, noise_channels: int = 4,
                  generator_widths: tuple[int, ...] = (96, 64, 32, 16), texture_noise: bool = False, detail_scale: float = 4.0,
-                 grey_detail: bool = False, seed: int = 0):
+                 seed: int = 0):
         super().__init__()
         if not 0.0 <= realism <= 1.0:
             raise ValueError(f"realism must be in [0, 1], not {realism}")
@@ -61,7 +61,7 @@ class GenerativeCodec(LearnedCodec):
         self.transform, self.quantizer, self.coder = transform, quantizer, coder
         self.entropy = entropy.bind(transform.latent_channels)
         self.generator = RealismBranch(transform.latent_channels, noise_channels, tuple(generator_widths),
-                                       texture_noise=texture_noise, detail_scale=detail_scale, grey=grey_detail)
+                                       texture_noise=texture_noise, detail_scale=detail_scale)
         self.realism = float(realism)
         self.seed = int(seed)
 

@@ -53,7 +53,7 @@ class RealismBranch(nn.Module):
     ``x_base``, at most ``stride`` times the latent's size)."""
 
     def __init__(self, latent_channels: int, noise_channels: int = 4, widths: tuple[int, ...] = (96, 64, 32, 16),
-                 embed: int = 64, texture_noise: bool = False, detail_scale: float = 0.0, grey: bool = False):
+                 embed: int = 64, texture_noise: bool = False, detail_scale: float = 0.0):
         super().__init__()
         if latent_channels < 1 or noise_channels < 0 or not widths or min(widths) < 1:
             raise ValueError("latent_channels and every width must be positive, noise_channels >= 0")
@@ -78,7 +78,7 @@ class RealismBranch(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(2 * last, last, 3, padding=1), nn.LeakyReLU(0.2),
                                   nn.Conv2d(last, last, 3, padding=1), nn.LeakyReLU(0.2))
         self.fuse_film = _Film(embed, last)
-        self.out = nn.Conv2d(last, 1 if grey else 3, 3, padding=1)
+        self.out = nn.Conv2d(last, 3, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -106,7 +106,7 @@ class RealismBranch(nn.Module):
             h = F.leaky_relu(film(h, e), 0.2)
         h = h[..., : x_base.shape[-2], : x_base.shape[-1]]
         h = torch.cat([h, F.leaky_relu(self.image(x_base * 2 - 1), 0.2)], dim=1)
-        residual = self.out(self.fuse_film(self.fuse(h), e)).expand(-1, 3, -1, -1)
+        residual = self.out(self.fuse_film(self.fuse(h), e))
         return residual - gaussian_blur(residual, self.detail_scale) if self.detail_scale else residual
 
 

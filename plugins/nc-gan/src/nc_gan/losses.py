@@ -46,7 +46,7 @@ class RateDistortionPerception(Loss, nn.Module):
                  perceptual: Metric | None = None, perceptual_weight: float = 1.0,
                  discriminator_lr: float = 1e-4, discriminator_lr_drop: tuple[float, float] = (1.0, 1.0),
                  discriminator_widths: tuple[int, ...] = (32, 64, 128, 256), spectral_norm: bool = True,
-                 discriminator_high_pass: float = 0.0, feature_matching: float = 0.0, freeze: bool = True):
+                 feature_matching: float = 0.0, freeze: bool = True):
         nn.Module.__init__(self)
         if not lmbda > 0 or not discriminator_lr > 0 or not min(weight, perceptual_weight, feature_matching) >= 0:
             raise ValueError("lmbda and discriminator_lr must be positive, weight, perceptual_weight and "
@@ -61,7 +61,6 @@ class RateDistortionPerception(Loss, nn.Module):
         self.d_loss, self.g_loss = objectives(adversarial)
         self.d_lr, self.d_drop = float(discriminator_lr), tuple(discriminator_lr_drop)
         self.widths, self.spectral_norm, self.freeze = tuple(discriminator_widths), bool(spectral_norm), bool(freeze)
-        self.high_pass = float(discriminator_high_pass)
         self.discriminator: ConditionalPatchDiscriminator | None = None
 
     @staticmethod
@@ -80,7 +79,7 @@ class RateDistortionPerception(Loss, nn.Module):
             with torch.random.fork_rng(devices=[]):  # the same initial weights whatever ran before
                 torch.manual_seed(0)
                 disc = ConditionalPatchDiscriminator(codec.transform.latent_channels, self.widths,
-                                                     normalise=self.spectral_norm, high_pass=self.high_pass)
+                                                     normalise=self.spectral_norm)
             self.discriminator = disc.to(next(codec.parameters()).device)
         return [Player("discriminator", list(self.discriminator.parameters()), self._discriminator_step,
                        self.d_lr, self.d_drop)]
