@@ -200,36 +200,6 @@ def test_the_loss_needs_a_generative_codec():
         build({"use": "rate-distortion-perception", "distortion": "bpp", "lmbda": 0.01}, "loss")
 
 
-def test_discriminator_warmup_keeps_the_generator_on_distortion_alone_at_first():
-    """For the first ``discriminator_warmup`` steps the loss is the distortion term alone (the
-    adversarial and feature-matching terms are off), then both come back; the step count is in
-    the loss's state, so a resumed stage goes on counting."""
-    torch.manual_seed(0)
-    codec = build(SPEC, "codec").train()
-    x = torch.rand(2, 3, 32, 32)
-    out = codec(x)
-    spec = {"use": "rate-distortion-perception", "distortion": "mse", "lmbda": 0.01, "weight": 5.0,
-            "discriminator_widths": [8, 8], "spectral_norm": False, "feature_matching": 3.0}
-    loss = build(spec | {"discriminator_warmup": 2}, "loss").train()
-    loss.players(codec)
-
-    def step(fn):
-        torch.manual_seed(1)  # the same realism levels b
-        value, logs = fn(x, dict(out), codec)
-        return float(value.detach()), logs
-
-    (v1, logs1), (v2, logs2), (v3, logs3) = [step(loss) for _ in range(3)]
-    for value, logs in ((v1, logs1), (v2, logs2)):
-        assert value == pytest.approx(0.01 * loss.scale * logs["mse"]) and "feature_matching" not in logs
-    assert v3 > 0.01 * loss.scale * logs3["mse"] + 1e-3 and logs3["feature_matching"] > 0
-    resumed = build(spec | {"discriminator_warmup": 2}, "loss")
-    resumed.players(codec)  # the trainer's order: players (the discriminator), then the checkpoint
-    resumed.load_state_dict(loss.state_dict())
-    assert int(resumed.steps_done) == 3
-    with pytest.raises(PipelineError, match="discriminator_warmup must be >= 0"):
-        build(spec | {"discriminator_warmup": -1}, "loss")
-
-
 def test_feature_matching_adds_the_discriminator_feature_distance():
     """``loss(fm=w) - loss(fm=0) == w * mean_i b_i * mean_layers |D_l(x_hat_b_i) - D_l(x_i)|``,
     the activations read by hooks on the discriminator's hidden layers (no spectral norm: its power

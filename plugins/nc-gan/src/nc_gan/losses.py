@@ -14,12 +14,6 @@ rate and step drop. With ``freeze`` (stage 2) only the realism branch trains: th
 transform, the entropy model and the base synthesis keep stage 1's weights, so the bitstream,
 and the realism-0 image, are stage 1's exactly; the rate is then a constant, logged only.
 
-``discriminator_warmup: n``: for the first ``n`` steps the generator trains on the distortion
-alone (no adversarial or feature-matching term) while the discriminator learns to tell stage 1
-from the photos. A discriminator starting from random weights sends the generator a
-meaningless (and, for strided convolutions, periodic) gradient, and the generator draws it.
-The step count is part of the loss's state, so a resumed stage continues it.
-
 ``FM_i`` is pix2pixHD's feature matching (Wang et al. 2018): the mean absolute difference of the
 discriminator's hidden activations on ``x_hat_b_i`` and on ``x_i``, averaged over its layers. It
 is a perceptual distortion learned by the discriminator, so it needs no weights file, and it
@@ -52,7 +46,7 @@ class RateDistortionPerception(Loss, nn.Module):
                  perceptual: Metric | None = None, perceptual_weight: float = 1.0,
                  discriminator_lr: float = 1e-4, discriminator_lr_drop: tuple[float, float] = (1.0, 1.0),
                  discriminator_widths: tuple[int, ...] = (32, 64, 128, 256), spectral_norm: bool = True,
-                 feature_matching: float = 0.0, discriminator_warmup: int = 0, freeze: bool = True):
+                 feature_matching: float = 0.0, freeze: bool = True):
         nn.Module.__init__(self)
         if not lmbda > 0 or not discriminator_lr > 0 or not min(weight, perceptual_weight, feature_matching) >= 0:
             raise ValueError("lmbda and discriminator_lr must be positive, weight, perceptual_weight and "
@@ -68,11 +62,6 @@ class RateDistortionPerception(Loss, nn.Module):
         self.d_lr, self.d_drop = float(discriminator_lr), tuple(discriminator_lr_drop)
         self.widths, self.spectral_norm, self.freeze = tuple(discriminator_widths), bool(spectral_norm), bool(freeze)
         self.discriminator: ConditionalPatchDiscriminator | None = None
-        if discriminator_warmup < 0:
-            raise ValueError(f"discriminator_warmup must be >= 0 steps, not {discriminator_warmup}")
-        self.warmup = int(discriminator_warmup)
-        if self.warmup:  # only then: older stage-2 checkpoints have no such entry
-            self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 
     @staticmethod
     def _generator(codec: LearnedCodec) -> nn.Module:
@@ -119,12 +108,9 @@ class RateDistortionPerception(Loss, nn.Module):
         *hidden, logits = self.discriminator.features(fake, y_hat)
         adv = torch.stack([self.g_loss(logits[i]) for i in range(n)])
         adv = (beta * adv).mean()
-        warming = self.warmup and int(self.steps_done) < self.warmup
-        if self.warmup and self.training:
-            self.steps_done += 1
-        loss = self.lmbda * self.scale * dist + (0 if warming else self.weight * adv) + (0 if self.freeze else bpp)
+        loss = self.lmbda * self.scale * dist + self.weight * adv + (0 if self.freeze else bpp)
         logs = {"bpp": bpp.item(), self.distortion.name: dist.item(), "g_adv": adv.item()}
-        if self.feature_matching > 0 and not warming:
+        if self.feature_matching > 0:
             with torch.no_grad():
                 real = self.discriminator.features(x, y_hat)[:-1]
             fm = sum((f - r).abs().flatten(1).mean(1) for f, r in zip(hidden, real)) / len(real)
