@@ -59,9 +59,11 @@ def _threads(text: str) -> int:
 
 def _coding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
-                   help="where the networks run (default: cpu). Files are coded on the CPU, the only "
-                        "device whose decoded pixels are bit-exact on every machine: auto means cpu, "
-                        "and cuda is refused")
+                   help="where an image codec's transforms run (default: cpu; auto: cuda when there is "
+                        "one). The entropy model and the coder run on the host, so a file is the same "
+                        "whichever device wrote it, and decodes on any. The decoded pixels are the same "
+                        "on every device only for a model trained with exact_synthesis. Lossless "
+                        "models run on the CPU")
     p.add_argument("--threads", type=_threads, metavar="N",
                    help="torch threads for the networks (default: torch's choice). The decoder's "
                         "synthesis always uses a fixed count, so the pixels do not depend on N")
@@ -207,15 +209,23 @@ def _make_folder(folder: Path | None) -> None:
             raise UserError(f"{folder}: cannot create this folder ({exc.strerror})") from None
 
 
-def _setup_torch(args) -> None:
+def _setup_torch(args):
+    """The torch device of ``--device`` (CUDA where there is none: a user error)."""
     import torch
 
-    if args.device == "cuda":
-        why = "this torch has no CUDA" if not torch.cuda.is_available() else \
-            "nc codes files on the CPU, where decoded pixels are bit-exact on every machine"
-        raise UserError(f"--device cuda: not available for {args.command} ({why}); use --device cpu")
+    from nc_core.devices import resolve_device
+
+    device = resolve_device(args.device, what="--device")
     if args.threads:
         torch.set_num_threads(args.threads)
+    return device
+
+
+def _on_device(codec, device):
+    """An image or video codec on ``device``; lossless codecs stay on the CPU."""
+    from nc_core.contracts import LosslessCodec
+
+    return codec if isinstance(codec, LosslessCodec) else codec.to(device)
 
 
 def _note(path: Path, notes) -> None:
@@ -401,8 +411,8 @@ def cmd_compress(args) -> int:
     if create is None:
         for _, target in pairs:
             check_writable(target)  # before the model is loaded
-    _setup_torch(args)
-    codec = load_model(model_dir(args.model))
+    device = _setup_torch(args)
+    codec = _on_device(load_model(model_dir(args.model)), device)
     _make_folder(create)
 
     def compress(source: Path, target: Path) -> None:
@@ -515,7 +525,7 @@ def cmd_decompress(args) -> int:
     from nc_core.sequence_file import is_sequence_file
 
     pairs, create = plan_outputs(args.inputs, args.output, lambda f: f.suffix == ".nc", f".{args.format}")
-    _setup_torch(args)
+    device = _setup_torch(args)
     _make_folder(create)
     codecs, found = {}, {}  # run directory -> codec, weights hash -> run directory: each looked up once
 
@@ -525,7 +535,7 @@ def cmd_decompress(args) -> int:
             found[weights] = model_dir(args.model) if args.model else find_model(Path(args.models), weights)
         run_dir = found[weights]
         if run_dir not in codecs:
-            codecs[run_dir] = load_model(run_dir)
+            codecs[run_dir] = _on_device(load_model(run_dir), device)
             if args.realism is not None:
                 try:
                     codecs[run_dir] = codecs[run_dir].with_realism(args.realism)

@@ -27,6 +27,7 @@ from nc_core.sequence_file import SequenceReader, SequenceWriter
 
 __all__ = [
     "has_exact_synthesis",
+    "module_device",
     "Component",
     "Coder",
     "Encoder",
@@ -321,6 +322,19 @@ class Codec(Component):
         raise NotImplementedError
 
 
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (the CPU for one with neither)."""
+    for t in chain(module.parameters(), module.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+_DEVICE_DOC = """Where the networks run (``codec.to(device)`` moves them): images go there for the
+analysis, and the synthesis runs there. Entropy models code through their host copies
+(:func:`nc_core.devices.host_copy`): the coding distributions come from the exact fixed-point path
+(:mod:`nc_core.exact`) on the host, so the symbols and the file are the same whichever device ran."""
+
+
 class LearnedCodec(Codec, nn.Module):
     """A trainable codec.
 
@@ -338,6 +352,8 @@ class LearnedCodec(Codec, nn.Module):
 
     def update(self) -> None:
         """Freeze coding tables after training (see :meth:`ProbabilityModel.update`)."""
+
+    device = property(module_device, doc=_DEVICE_DOC)
 
     def encode(self, image: np.ndarray) -> Payload:
         raise NotImplementedError
@@ -445,6 +461,7 @@ class VideoCodec(Codec, nn.Module):
     """
 
     intra_period: int
+    device = property(module_device, doc=_DEVICE_DOC)
 
     def __init__(self):
         nn.Module.__init__(self)

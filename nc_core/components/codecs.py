@@ -17,6 +17,7 @@ from nc_core.coders import decode_all, encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
 from nc_core.contracts import Coder, LearnedCodec, Payload, Prior, Quantizer, Transform, has_exact_synthesis
+from nc_core.devices import host_copy
 from nc_core.layers import around
 
 
@@ -53,7 +54,7 @@ class TransformCoding(LearnedCodec):
 
     # -- coding -----------------------------------------------------------------------------
     def _analyse(self, image: np.ndarray) -> torch.Tensor:
-        x = imaging.pad_to(imaging.to_tensor(image), self.transform.stride)
+        x = imaging.pad_to(imaging.to_tensor(image, self.device), self.transform.stride)
         return self.quantizer.quantize(self.transform.analysis(x), offset=self._centres(), seed=self.seed)
 
     def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
@@ -74,8 +75,8 @@ class TransformCoding(LearnedCodec):
 
     @torch.no_grad()
     def encode(self, image: np.ndarray) -> Payload:
-        symbols = self._analyse(image)
-        dist = self.prior.coding_distribution(tuple(symbols.shape))
+        symbols = self._analyse(image).cpu()  # the coder's input: the one thing that crosses
+        dist = host_copy(self.prior).coding_distribution(tuple(symbols.shape))
         stream = encode_all(self.coder, [(symbols.numpy(), dist)])
         header = [image.shape[0], image.shape[1], self.seed]
         return Payload([stream], header, ideal_bits=information_bits(symbols.numpy(), dist))
@@ -89,8 +90,8 @@ class TransformCoding(LearnedCodec):
             raise ContainerError(f"corrupt file (image size {height}x{width})")
         s = self.transform.stride
         shape = (1, self.transform.latent_channels, math.ceil(height / s), math.ceil(width / s))
-        (symbols,) = decode_all(self.coder, payload.streams[0], [self.prior.coding_distribution(shape)])
-        return self._synthesize(torch.from_numpy(symbols), height, width, seed)
+        (symbols,) = decode_all(self.coder, payload.streams[0], [host_copy(self.prior).coding_distribution(shape)])
+        return self._synthesize(torch.from_numpy(symbols).to(self.device), height, width, seed)
 
 
 CODECS = [TransformCoding]

@@ -13,6 +13,7 @@ import time
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
 
 from nc_core import container, distributed
 from nc_core.contracts import Baseline, LearnedCodec, LosslessCodec, Metric, VideoCodec
@@ -36,10 +37,11 @@ def measure_set(metrics: Sequence[Metric], originals: Sequence[np.ndarray],
 
 
 def evaluate_codec(codec: LearnedCodec, images: Iterable[tuple[str, np.ndarray]], metrics: Sequence[Metric],
-                   progress=None, keep: list | None = None) -> list[dict]:
+                   progress=None, keep: list | None = None, device: torch.device | str | None = None) -> list[dict]:
     """Per-image rows: metrics on the decoded image, sizes, ideal bits and timings; ``keep``
-    (a list) receives each ``(original, decoded)`` pair, for the set metrics."""
-    codec.cpu().eval()
+    (a list) receives each ``(original, decoded)`` pair, for the set metrics. The codec runs on
+    ``device`` (default: where its weights are); its files do not depend on it."""
+    codec.to(device).eval() if device is not None else codec.eval()
 
     def one(item):
         name, image = item
@@ -84,13 +86,14 @@ def evaluate_baseline(baseline: Baseline, images: Sequence[tuple[str, np.ndarray
     return [row for row, _ in results]
 
 
-def evaluate_sequence(codec: VideoCodec, name: str, frames: Iterable[np.ndarray], metrics: Sequence[Metric]
-                      ) -> dict:
+def evaluate_sequence(codec: VideoCodec, name: str, frames: Iterable[np.ndarray], metrics: Sequence[Metric],
+                      device: torch.device | str | None = None) -> dict:
     """Code one sequence to a real file, frame by frame, decode it from those bytes and check
     every frame against the encoder's reconstruction (by hash: memory does not grow with the
     sequence). The row: the per-frame metrics' means over frames, the file's bytes and bpp,
-    timings per frame, and ``per_frame`` (bytes, intra, metrics of each frame)."""
-    codec.cpu().eval()
+    timings per frame, and ``per_frame`` (bytes, intra, metrics of each frame). The codec runs
+    on ``device`` (default: where its weights are), as :func:`evaluate_codec`."""
+    codec.to(device).eval() if device is not None else codec.eval()
     per_frame, digests, pixels = [], [], [0]
 
     def coded(frame, reconstruction, nbytes):
@@ -117,10 +120,11 @@ def evaluate_sequence(codec: VideoCodec, name: str, frames: Iterable[np.ndarray]
         "decoding_time": (t2 - t1) / count, "per_frame": per_frame}
 
 
-def sequences_point(codec: VideoCodec, sequences, metrics: Sequence[Metric]) -> tuple[list[dict], dict[str, float]]:
+def sequences_point(codec: VideoCodec, sequences, metrics: Sequence[Metric], device: torch.device | str | None = None
+                    ) -> tuple[list[dict], dict[str, float]]:
     """``(per-sequence rows, mean point)``: each number the mean over sequences of the
     per-sequence values, as learned-video papers average (frame counts may differ)."""
-    rows = distributed.map_items(lambda item: evaluate_sequence(codec, *item, metrics), sequences)
+    rows = distributed.map_items(lambda item: evaluate_sequence(codec, *item, metrics, device), sequences)
     return rows, mean_point([{k: v for k, v in r.items() if k not in ("sequence", "frames", "per_frame")}
                              for r in rows])
 
@@ -166,10 +170,12 @@ def _pairs(metrics: Sequence[Metric]) -> list | None:
     return [] if any(not m.per_image for m in metrics) else None
 
 
-def codec_point(codec: LearnedCodec, images, metrics: Sequence[Metric]) -> tuple[list[dict], dict[str, float]]:
-    """``(per-image rows, mean point with the set metrics)`` of a codec on ``images``."""
+def codec_point(codec: LearnedCodec, images, metrics: Sequence[Metric], device: torch.device | str | None = None
+                ) -> tuple[list[dict], dict[str, float]]:
+    """``(per-image rows, mean point with the set metrics)`` of a codec on ``images`` (run on
+    ``device``, as :func:`evaluate_codec`)."""
     pairs = _pairs(metrics)
-    rows = evaluate_codec(codec, images, metrics, keep=pairs)
+    rows = evaluate_codec(codec, images, metrics, keep=pairs, device=device)
     return rows, _point(rows, metrics, pairs)
 
 

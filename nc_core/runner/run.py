@@ -114,7 +114,7 @@ class Lossy:
     def evaluate(self, runner: Runner, codec, cfg: dict, suffix: str, data, metrics, path: Path, budget: dict):
         """Code every test image for real; write the point's ``results.json``; its mean point."""
         runner.log(f"{suffix or cfg['name']}: evaluating on {len(data)} images")
-        rows, point = codec_point(codec, data, metrics)
+        rows, point = codec_point(codec, data, metrics, device=resolve_device(cfg["device"]))
         report.write_results_json(path, cfg["name"], runner.describe(f"nc {cfg['codec']['use']} {suffix}".strip()),
                                   [point], per_image=rows)
         return point
@@ -220,7 +220,7 @@ class Video(Lossy):
     def evaluate(self, runner: Runner, codec, cfg: dict, suffix: str, data, metrics, path: Path, budget: dict):
         """Code every test sequence for real; write the point's ``results.json``; its mean point."""
         runner.log(f"{suffix or cfg['name']}: evaluating on {len(data)} sequences")
-        rows, point = sequences_point(codec, data, metrics)
+        rows, point = sequences_point(codec, data, metrics, device=resolve_device(cfg["device"]))
         report.write_results_json(path, cfg["name"], runner.describe(f"nc {cfg['codec']['use']} {suffix}".strip()),
                                   [point], per_image=rows)
         return point | {"per_sequence": [_summary(r) for r in rows]}
@@ -380,9 +380,8 @@ class Runner:
         self.pipeline.check()
         codec = models.build_codec(self.pipeline.config)
         self.lossless, self.video = isinstance(codec, LosslessCodec), isinstance(codec, VideoCodec)
-        for _, cfg in runs:
-            if cfg.get("train"):
-                resolve_device(cfg["device"])
+        for _, cfg in runs:  # training and an image codec's evaluation run there
+            resolve_device(cfg["device"])
         cfg0 = self.pipeline.config
         baselines = [[build(entry, "baseline", quality=q) for q in entry["qualities"]]
                      for entry in cfg0["evaluate"]["baselines"]]
@@ -654,8 +653,9 @@ class Runner:
             return {"label": label, **doc["comparison"]}
         codec = models.load_model(sub)
         self.log(f"{label}: refining latents ({refine['steps']} steps) on {len(subset)} images")
-        _, plain = codec_point(codec, subset, metrics)
-        rows, refined = codec_point(self._refined(codec, cfg), subset, metrics)
+        device = resolve_device(cfg["device"])
+        _, plain = codec_point(codec, subset, metrics, device)
+        rows, refined = codec_point(self._refined(codec, cfg), subset, metrics, device)
         comparison = {"plain": plain, "refined": refined, "images": len(subset), "steps": refine["steps"]}
         report.write_results_json(path, cfg["name"], f"nc {cfg['codec']['use']} {suffix} refined".strip(),
                                   [refined], per_image=rows, extra={"comparison": comparison})

@@ -10,6 +10,10 @@ weights hash covers the generator, so a file names the one decoder that can read
 Bit-exact decoding: the noise ``Z`` is drawn from a generator seeded with the SHA-256 of the
 coded stream (the same file, the same noise), and the synthesis and the branch run with a fixed
 thread count on one image at a time, exactly as the evaluation reconstruction does.
+
+On a GPU the transforms and the branch run there, and the noise is drawn on the host from the
+same seed; the entropy model and the coder run on the host (:func:`nc_core.devices.host_copy`),
+so a file is the same whichever device wrote it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from nc_core.coders import encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
 from nc_core.contracts import Coder, EntropyModel, LearnedCodec, Payload, Quantizer, Transform
+from nc_core.devices import host_copy
 from nc_core.imaging import MAX_SIDE, fixed_threads, pad_to, to_image, to_tensor
 from nc_gan.generator import RealismBranch
 
@@ -79,7 +84,10 @@ class GenerativeCodec(LearnedCodec):
         y_hat, x_base = output["y_hat"], output["x_hat"]
         gen = self.generator
         shapes = [(y_hat.shape[0], gen.noise_channels, *y_hat.shape[-2:]), *gen.texture_noise_shapes(y_hat.shape)]
-        noise, *texture = [torch.randn(s, generator=rng, device=y_hat.device, dtype=y_hat.dtype) for s in shapes]
+        # a decoder's noise comes from its seeded host generator whatever the device
+        where = y_hat.device if rng is None else rng.device
+        noise, *texture = [torch.randn(s, generator=rng, device=where, dtype=y_hat.dtype).to(y_hat.device)
+                           for s in shapes]
         residual = gen(y_hat, noise, x_base, beta, texture)
         return x_base + beta.reshape(-1, 1, 1, 1).to(x_base.dtype) * residual
 
@@ -97,11 +105,11 @@ class GenerativeCodec(LearnedCodec):
     def _decoded(self, y_hat: torch.Tensor, stream: bytes, height: int, width: int) -> np.ndarray:
         """The decoder's image of one ``y_hat`` (``1 x M x h x w``) at ``self.realism``."""
         with fixed_threads():
-            y_hat = y_hat.float()
+            y_hat = y_hat.float().to(self.device)
             x_base = self.transform.synthesis(y_hat)
             if self.realism > 0:
                 rng = torch.Generator().manual_seed(noise_seed(stream))
-                beta = torch.full((1,), self.realism)
+                beta = torch.full((1,), self.realism, device=self.device)
                 x_base = self.realistic({"y_hat": y_hat, "x_hat": x_base}, beta, rng)
         return to_image(x_base[..., :height, :width])
 
@@ -118,8 +126,8 @@ class GenerativeCodec(LearnedCodec):
         if len(shapes) != 1:
             raise ValueError(f"a batch needs images of one size, got {sorted(shapes)}")
         height, width = images[0].shape[:2]
-        x = torch.cat([pad_to(to_tensor(im), self.transform.stride) for im in images])
-        y_hat, groups = self.entropy.encode(self.transform.analysis(x), self.quantizer, self.seed)
+        x = torch.cat([pad_to(to_tensor(im, self.device), self.transform.stride) for im in images])
+        y_hat, groups = host_copy(self.entropy).encode(self.transform.analysis(x).cpu(), self.quantizer, self.seed)
         payloads, recs = [], []
         for i, pairs in enumerate(groups):
             ideal = sum(information_bits(s, d) for s, d in pairs)
@@ -147,7 +155,7 @@ class GenerativeCodec(LearnedCodec):
         if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
             raise ContainerError(f"corrupt file (image size {height}x{width})")
         decoder = self.coder.decoder(payload.streams[0])
-        y_hat = self.entropy.decode(decoder, self._latent_shape(height, width), self.quantizer, seed)
+        y_hat = host_copy(self.entropy).decode(decoder, self._latent_shape(height, width), self.quantizer, seed)
         decoder.finish()
         return self._decoded(y_hat, payload.streams[0], height, width)
 

@@ -5,6 +5,10 @@ Any image size is accepted: the image is padded (replicating its edges) to a mul
 transform's stride and the decoder crops the result back to the size in the header. The
 decoder's synthesis runs with a fixed thread count and its entropy parameters in exact fixed point, so
 ``decompress`` returns the same pixels for any batch size or thread count on the encoder side.
+
+On a GPU (``codec.to("cuda")``) the transforms run there; the latents cross to the host, where
+the entropy model (a host copy of it: :func:`nc_core.devices.host_copy`) and the coder run, so
+the file is the one the CPU writes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from nc_core.coders import encode_all
 from nc_core.coding import information_bits
 from nc_core.container import ContainerError
 from nc_core.contracts import Coder, LearnedCodec, Loss, Payload, Quantizer, Transform, has_exact_synthesis
+from nc_core.devices import host_copy
 from nc_core.imaging import MAX_SIDE, fixed_threads, pad_to, to_image, to_tensor
 from nc_hyperprior.models import HyperpriorModel
 from nc_hyperprior.refine import refine_latents
@@ -59,7 +64,7 @@ class HyperpriorCodec(LearnedCodec):
         if self.exact_synthesis:  # the same pixels on every machine and device
             return self.transform.exact_synthesis(y_hat)
         with fixed_threads():
-            return self.transform.synthesis(y_hat.float())
+            return self.transform.synthesis(y_hat.float().to(self.device))
 
     def _latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
         s = self.transform.stride
@@ -74,12 +79,13 @@ class HyperpriorCodec(LearnedCodec):
         if len(shapes) != 1:
             raise ValueError(f"a batch needs images of one size, got {sorted(shapes)}")
         height, width = images[0].shape[:2]
-        x = torch.cat([pad_to(to_tensor(im), self.transform.stride) for im in images])
+        x = torch.cat([pad_to(to_tensor(im, self.device), self.transform.stride) for im in images])
         if self._refine is None:
             y, z = self.transform.analysis(x), None
         else:
             y, z = refine_latents(self, x, *self._refine)
-        y_hat, groups = self.entropy.encode(y, self.quantizer, self.seed, z=z)
+        y_hat, groups = host_copy(self.entropy).encode(y.cpu(), self.quantizer, self.seed,
+                                                       z=None if z is None else z.cpu())
         payloads, recs = [], []
         for i, pairs in enumerate(groups):
             ideal = sum(information_bits(s, d) for s, d in pairs)
@@ -115,7 +121,7 @@ class HyperpriorCodec(LearnedCodec):
         if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
             raise ContainerError(f"corrupt file (image size {height}x{width})")
         decoder = self.coder.decoder(payload.streams[0])
-        y_hat = self.entropy.decode(decoder, self._latent_shape(height, width), self.quantizer, seed)
+        y_hat = host_copy(self.entropy).decode(decoder, self._latent_shape(height, width), self.quantizer, seed)
         decoder.finish()
         return to_image(self.synthesize(y_hat)[..., :height, :width])
 

@@ -26,7 +26,8 @@ def sga_round(v: torch.Tensor, tau: float, generator: torch.Generator) -> torch.
     lower = torch.floor(v)
     d = (v - lower).clamp(EPS, 1 - EPS)
     logits = torch.stack([-torch.atanh(d), -torch.atanh(1 - d)], dim=-1) / tau
-    u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp(EPS, 1 - EPS)
+    # drawn on the host (the generator's device), so a refined file is the same on any device
+    u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp(EPS, 1 - EPS).to(logits.device)
     gumbel = -torch.log(-torch.log(u))
     weights = torch.softmax((logits + gumbel) / tau, dim=-1)
     return lower + weights[..., 1]

@@ -101,8 +101,9 @@ class _Encoder:
             payload, rec = codec.intra.encode_with_reconstruction(frame)
         else:
             h, w = frame.shape[:2]
-            pairs, x_hat = codec.pframe.encode(pad_to(to_tensor(frame), PAD), pad_to(to_tensor(self.ref), PAD),
-                                               codec.seed)
+            device = codec.device
+            pairs, x_hat = codec.pframe.encode(pad_to(to_tensor(frame, device), PAD),
+                                               pad_to(to_tensor(self.ref, device), PAD), codec.seed)
             ideal = sum(information_bits(s, d) for s, d in pairs)
             payload = Payload([encode_all(codec.coder, pairs)], [], ideal_bits=ideal)
             rec = to_image(x_hat[..., :h, :w])
@@ -138,7 +139,7 @@ class _Decoder:
             if len(payload.streams) != 1 or payload.header:
                 raise ContainerError("corrupt file (unexpected P-frame layout)")
             decoder = codec.coder.decoder(payload.streams[0])
-            x_hat = codec.pframe.decode(decoder, pad_to(to_tensor(self.ref), PAD), codec.seed)
+            x_hat = codec.pframe.decode(decoder, pad_to(to_tensor(self.ref, codec.device), PAD), codec.seed)
             decoder.finish()
             frame = to_image(x_hat[..., : self.size[0], : self.size[1]])
         if frame.shape[:2] != self.size:

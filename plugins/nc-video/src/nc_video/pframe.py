@@ -50,6 +50,7 @@ from torch import nn
 
 from nc_core.coding import CodingDistribution
 from nc_core.contracts import Decoder, EntropyModel, Quantizer
+from nc_core.devices import host_copy
 from nc_core.imaging import fixed_threads
 from nc_video.search import block_flow
 from nc_video.warp import warp
@@ -162,14 +163,16 @@ class PFrameCoder(nn.Module):
     @torch.no_grad()
     def encode(self, x: torch.Tensor, ref: torch.Tensor, seed: int) -> tuple[Pairs, torch.Tensor]:
         """One frame (``1 x 3 x H x W``): the symbol groups in decode order and the decoder's
-        reconstruction (float, before rounding to pixels)."""
-        motion, mgroups = self.motion_entropy.encode(self.motion_latent(x, ref)[0], self.quantizer, seed)
+        reconstruction (float, before rounding to pixels). The networks run where the frames are;
+        the entropy models (their host copies) and so the symbols on the host."""
+        device = x.device
+        motion, mgroups = host_copy(self.motion_entropy).encode(self.motion_latent(x, ref)[0].cpu(), self.quantizer, seed)
         with fixed_threads():
-            pred, sigma, _ = self.predict(ref, motion.float())
-        res, rgroups = self.residual_entropy.encode(self.residual_analysis((x - pred) / sigma), self.quantizer,
-                                                    seed + 1)
+            pred, sigma, _ = self.predict(ref, motion.float().to(device))
+        res, rgroups = host_copy(self.residual_entropy).encode(self.residual_analysis((x - pred) / sigma).cpu(),
+                                                               self.quantizer, seed + 1)
         with fixed_threads():
-            x_hat = pred + sigma * self.residual_synthesis(res.float())
+            x_hat = pred + sigma * self.residual_synthesis(res.float().to(device))
         return mgroups[0] + rgroups[0], x_hat
 
     @torch.no_grad()
@@ -177,9 +180,9 @@ class PFrameCoder(nn.Module):
         """The frame coded against ``ref`` (``1 x 3 x H x W``), read from an open decoder."""
         h, w = ref.shape[-2:]
         shape = (1, self.motion_synthesis[0].in_channels, h // STRIDE, w // STRIDE)  # latent channels
-        motion = self.motion_entropy.decode(decoder, shape, self.quantizer, seed)
+        motion = host_copy(self.motion_entropy).decode(decoder, shape, self.quantizer, seed)
         with fixed_threads():
-            pred, sigma, _ = self.predict(ref, motion.float())
-        res = self.residual_entropy.decode(decoder, shape, self.quantizer, seed + 1)
+            pred, sigma, _ = self.predict(ref, motion.float().to(ref.device))
+        res = host_copy(self.residual_entropy).decode(decoder, shape, self.quantizer, seed + 1)
         with fixed_threads():
-            return pred + sigma * self.residual_synthesis(res.float())
+            return pred + sigma * self.residual_synthesis(res.float().to(ref.device))
