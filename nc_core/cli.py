@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
                         "'data' array holds N x H x W (x C) uint8 items; for a video model a video file "
                         "(.mp4, .y4m, ...: one .nc file per clip, coded frame by frame)")
     c.add_argument("-o", "--output", required=True, metavar="OUT", help="the output file, or folder (see above)")
+    c.add_argument("--quality", type=int, metavar="K",
+                   help="encode at rung K of the model's ladder (variable-rate models, `ladder:` in their "
+                        "pipeline; 0 is the lowest rate; default: the model's `quality`). The rung is in the file")
     _coding_options(c)
 
     d = sub.add_parser("decompress", help="decompress nc files to images (or to .npz for a set)",
@@ -413,6 +416,13 @@ def cmd_compress(args) -> int:
             check_writable(target)  # before the model is loaded
     device = _setup_torch(args)
     codec = _on_device(load_model(model_dir(args.model)), device)
+    if args.quality is not None:
+        if not hasattr(codec, "with_quality"):
+            raise UserError(f"--quality: {args.model} is not an image codec (only image codecs have a ladder)")
+        try:
+            codec = codec.with_quality(args.quality)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"--quality: {exc} ({args.model})") from None
     _make_folder(create)
 
     def compress(source: Path, target: Path) -> None:

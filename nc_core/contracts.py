@@ -384,6 +384,12 @@ class LearnedCodec(Codec, nn.Module):
         knob, ``nc decompress --realism``): a view sharing the weights. Files do not depend on it."""
         raise TypeError(f"codec {self.name!r} has no realism setting (a generative codec has)")
 
+    def with_quality(self, quality: int) -> "LearnedCodec":
+        """This codec encoding at rung ``quality`` of its ladder (a variable-rate codec's
+        encoder-side knob, ``nc compress --quality``): a view sharing the weights. The rung is
+        written in the file, so any rung decodes with the same model."""
+        raise TypeError(f"codec {self.name!r} has no quality ladder (a codec with `ladder:` has)")
+
     def decompress(self, data: bytes) -> np.ndarray:
         return container.unpack_and_decode(self, data, self.decode)
 

@@ -408,6 +408,7 @@ def test_missing_required_sections(tmp_path):
         "P:1:7: name: must match [A-Za-z0-9._-]+, got 'bad name!'",
         "P:2:1: data: missing required key 'train' (the pipeline has a train section)",
         "P:3:1: codec: codec 'identity' cannot be trained; remove the train section",
+        "P:4:9: train.loss: missing required key 'lmbda' (or give the codec a ladder of λ)",
     ]
 
 
@@ -631,7 +632,7 @@ LOSSLESS = """\
 name: sets
 data: {train: samples, test: samples}
 codec: {use: set-coding, coder: ans, channels: 128}
-train: {loss: rate-distortion, steps: 5}
+train: {loss: {use: rate-distortion, lmbda: 0.01}, steps: 5}
 evaluate:
   baselines: [zip]
 """

@@ -15,16 +15,19 @@ class RateDistortion(Loss):
     ``scale`` is the distortion metric's ``loss_scale`` (255^2 for MSE, 1 for MS-SSIM), so
     ``lmbda`` values mean what they mean in CompressAI. Clips (``N x T x 3 x H x W``) are
     measured over all their frames: R in bits per pixel of every frame, D their mean.
+
+    A variable-rate codec (one with a ladder) puts the λ of the rung it drew in its output
+    (``output["lmbda"]``); that λ is used, and ``lmbda`` is then left out.
     """
 
     name = "rate-distortion"
 
-    def __init__(self, lmbda: float, distortion: Metric):
-        if not lmbda > 0:
+    def __init__(self, distortion: Metric, lmbda: float | None = None):
+        if lmbda is not None and not lmbda > 0:
             raise ValueError("lmbda must be positive")
         if type(distortion).distortion is Metric.distortion:
             raise ValueError(f"metric {distortion.name!r} is not a training distortion (use mse or ms-ssim)")
-        self.lmbda, self.distortion = float(lmbda), distortion
+        self.lmbda, self.distortion = None if lmbda is None else float(lmbda), distortion
         self.scale = float(getattr(distortion, "loss_scale", 1.0))
 
     def __call__(self, x, output, codec: LearnedCodec):
@@ -33,11 +36,18 @@ class RateDistortion(Loss):
         n, _, h, w = x.shape
         bpp = losses.rate_bits(output["likelihoods"]) / (n * h * w)
         dist = self.distortion.distortion(x, x_hat)
-        loss = self.lmbda * self.scale * dist + bpp
+        loss = self._lmbda(output, codec) * self.scale * dist + bpp
         logs = {"loss": loss.item(), "bpp": bpp.item(), self.distortion.name: dist.item()}
         if self.distortion.name == "mse":
             logs["psnr"] = -10 * math.log10(max(dist.item(), 1e-12))
         return loss, logs
+
+    def _lmbda(self, output: dict, codec) -> float:
+        drawn = output.get("lmbda")
+        if (drawn is None) == (self.lmbda is None):
+            raise ValueError(f"lmbda: codec {codec.name!r} trains a ladder, whose rungs set λ: leave lmbda out"
+                             if drawn is not None else "lmbda is required (the codec has no ladder of λ)")
+        return self.lmbda if drawn is None else drawn
 
 
 class NegativeLogLikelihood(Loss):

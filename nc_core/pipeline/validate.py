@@ -294,6 +294,7 @@ class Checker:
                     f"codec {codec.name!r} cannot be trained; remove the train section",
                     key=True,
                 )
+            self._check_lambdas(config)
         evaluate = config.get("evaluate")
         if codec is None or not isinstance(evaluate, dict):
             return
@@ -314,6 +315,27 @@ class Checker:
             elif "train" not in config:
                 self.report(("evaluate", "refine"), "latent refinement needs a train section "
                             "(its loss says what to refine for)", key=True)
+
+    def _check_lambdas(self, config: dict) -> None:
+        """A ``rate-distortion`` loss takes its λ from ``lmbda`` or, for a codec with a ladder,
+        from the rung drawn at each step: exactly one of the two (a sweep key counts)."""
+        sweep = config.get("sweep") if isinstance(config.get("sweep"), dict) else {}
+        spec = config.get("codec")
+        ladder = (isinstance(spec, dict) and bool(spec.get("ladder"))) or "codec.ladder" in sweep
+        train = config["train"] if isinstance(config.get("train"), dict) else {}
+        stages = [(("train", "loss"), train.get("loss"))]
+        stages += [(("train", "then", k, "loss"), stage["loss"])  # a stage without one keeps the first's
+                   for k, stage in enumerate(train.get("then") or []) if isinstance(stage, dict) and "loss" in stage]
+        for path, loss in stages:
+            loss = {"use": loss} if isinstance(loss, str) else loss
+            if not (isinstance(loss, dict) and loss.get("use") == "rate-distortion"):
+                continue
+            given = "lmbda" in loss or ".".join(map(str, path + ("lmbda",))) in sweep
+            if given and ladder:
+                self.report(path + ("lmbda",), "the codec's ladder sets λ at every step (one per rung): "
+                            "leave lmbda out", key=True)
+            elif not given and not ladder:
+                self.report(path, "missing required key 'lmbda' (or give the codec a ladder of λ)", key=True)
 
 
 def validate(doc: Document, registry: Registry | None = None) -> Checker:

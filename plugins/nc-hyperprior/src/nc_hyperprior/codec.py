@@ -9,6 +9,17 @@ decoder's synthesis runs with a fixed thread count and its entropy parameters in
 On a GPU (``codec.to("cuda")``) the transforms run there; the latents cross to the host, where
 the entropy model (a host copy of it: :func:`nc_core.devices.host_copy`) and the coder run, so
 the file is the one the CPU writes.
+
+A **ladder** (``ladder: [λ_0, λ_1, ...]``) makes one set of weights a variable-rate codec, as
+Cui et al. 2021 ("Asymmetric gained deep image compression") do: per rung ``r`` and latent
+channel, a gain ``g_r`` scales the latents before quantization and an inverse gain ``g'_r``
+scales the decoded latents before the synthesis, so rung ``r``'s quantization step is ``1/g_r``.
+Training draws a rung at every step and its λ replaces the loss's (``output["lmbda"]``). The
+gains start at ``sqrt(λ_r / λ_0)`` (the step that high-rate theory gives for MSE, relative to
+the first rung) and ``g'_r = 1/g_r``: a fixed-rate model trained at ``λ_0`` warm-starts the
+ladder (``init:``; its missing gains take these initial values) and codes exactly as before
+at rung 0. The encoder's rung (``quality``, ``nc compress --quality``) is written in the file;
+the decoder reads it, so every rung decodes with the same model.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from nc_core.coders import encode_all
 from nc_core.coding import information_bits
@@ -38,7 +50,8 @@ class HyperpriorCodec(LearnedCodec):
     name = "hyperprior"
 
     def __init__(self, transform: Transform, entropy: HyperpriorModel, quantizer: Quantizer, coder: Coder,
-                 seed: int = 0, exact_synthesis: bool = False):
+                 seed: int = 0, exact_synthesis: bool = False, ladder: tuple[float, ...] = (),
+                 quality: int | None = None):
         super().__init__()
         if not isinstance(entropy, HyperpriorModel):
             raise ValueError(f"entropy model {entropy.name!r} is not a hyperprior model "
@@ -50,17 +63,57 @@ class HyperpriorCodec(LearnedCodec):
         self.entropy = entropy.bind(transform.latent_channels)
         self.seed = int(seed)
         self._refine: tuple[Loss, int, float] | None = None
+        self.ladder = tuple(float(v) for v in ladder)
+        if len(self.ladder) == 1 or not all(0 < a < b for a, b in zip(self.ladder, self.ladder[1:])) \
+                or (self.ladder and not self.ladder[0] > 0):
+            raise ValueError(f"ladder must be two or more increasing positive lambdas, not {list(ladder)}")
+        if self.ladder:
+            start = torch.tensor([0.5 * math.log(v / self.ladder[0]) for v in self.ladder])
+            start = start[:, None].repeat(1, transform.latent_channels)
+            self.log_gains = nn.Parameter(start)
+            self.log_inverse_gains = nn.Parameter(-start)
+            self.register_load_state_dict_pre_hook(_start_missing_gains)
+        self.quality = self._rung(max(len(self.ladder) - 1, 0) if quality is None else quality)
+
+    def _rung(self, quality: int) -> int:
+        rungs = max(len(self.ladder), 1)
+        if not (isinstance(quality, int) and 0 <= quality < rungs):
+            what = f"the ladder's rungs 0..{rungs - 1}" if self.ladder else "0 (this codec has no ladder)"
+            raise ValueError(f"quality must be one of {what}, not {quality!r}")
+        return quality
+
+    def with_quality(self, quality: int) -> "HyperpriorCodec":
+        view = copy.copy(self)  # shares the modules (and the weights hash)
+        view.quality = self._rung(quality)
+        return view
+
+    def _gains(self, rung: int, inverse: bool = False) -> torch.Tensor | None:
+        """Rung ``rung``'s per-channel gain as ``1 x M x 1 x 1`` (None without a ladder)."""
+        if not self.ladder:
+            return None
+        return torch.exp((self.log_inverse_gains if inverse else self.log_gains)[rung]).view(1, -1, 1, 1)
+
+    def _scaled(self, y: torch.Tensor, rung: int, inverse: bool = False) -> torch.Tensor:
+        g = self._gains(rung, inverse)
+        return y if g is None else y * g.to(y.device, y.dtype)
 
     # -- training ---------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> dict:
-        y_syn, likelihoods = self.entropy(self.transform.analysis(x), self.quantizer)
-        return {"x_hat": self.transform.synthesis(y_syn), "likelihoods": likelihoods}
+        """The training pass; with a ladder, at a rung drawn at random in training (the codec's
+        ``quality`` in eval mode), whose λ is ``output["lmbda"]``."""
+        rung = int(torch.randint(len(self.ladder), ())) if self.ladder and self.training else self.quality
+        y_syn, likelihoods = self.entropy(self._scaled(self.transform.analysis(x), rung), self.quantizer)
+        out = {"x_hat": self.transform.synthesis(self._scaled(y_syn, rung, inverse=True)), "likelihoods": likelihoods}
+        return out | ({"lmbda": self.ladder[rung]} if self.ladder else {})
 
     def update(self) -> None:
         self.entropy.update()
 
     # -- coding -----------------------------------------------------------------------------
-    def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, y_hat: torch.Tensor, rung: int = 0) -> torch.Tensor:
+        """The decoder's image of the decoded latents at ``rung`` (its inverse gains, on the
+        host: one float multiplication, the same on every device)."""
+        y_hat = self._scaled(y_hat.float(), rung, inverse=True) if self.ladder else y_hat
         if self.exact_synthesis:  # the same pixels on every machine and device
             return self.transform.exact_synthesis(y_hat)
         with fixed_threads():
@@ -81,17 +134,18 @@ class HyperpriorCodec(LearnedCodec):
         height, width = images[0].shape[:2]
         x = torch.cat([pad_to(to_tensor(im, self.device), self.transform.stride) for im in images])
         if self._refine is None:
-            y, z = self.transform.analysis(x), None
+            y, z = self._scaled(self.transform.analysis(x), self.quality), None
         else:
             y, z = refine_latents(self, x, *self._refine)
         y_hat, groups = host_copy(self.entropy).encode(y.cpu(), self.quantizer, self.seed,
                                                        z=None if z is None else z.cpu())
+        header = [height, width, self.seed] + ([self.quality] if self.ladder else [])
         payloads, recs = [], []
         for i, pairs in enumerate(groups):
             ideal = sum(information_bits(s, d) for s, d in pairs)
-            payloads.append(Payload([encode_all(self.coder, pairs)], [height, width, self.seed], ideal_bits=ideal))
+            payloads.append(Payload([encode_all(self.coder, pairs)], header, ideal_bits=ideal))
             if reconstruct:
-                recs.append(to_image(self.synthesize(y_hat[i:i + 1])[..., :height, :width]))
+                recs.append(to_image(self.synthesize(y_hat[i:i + 1], self.quality)[..., :height, :width]))
         return payloads, recs
 
     def encode(self, image: np.ndarray) -> Payload:
@@ -109,21 +163,33 @@ class HyperpriorCodec(LearnedCodec):
         (:mod:`nc_hyperprior.refine`); its files decode with the plain codec."""
         if steps < 1 or not lr > 0:
             raise ValueError("refinement needs steps >= 1 and lr > 0")
+        if self.ladder:
+            raise TypeError(f"codec {self.name!r} with a ladder does not support latent refinement yet")
         view = copy.copy(self)  # shares the modules (and the weights hash)
         view._refine = (loss, int(steps), float(lr))
         return view
 
     @torch.no_grad()
     def decode(self, payload: Payload) -> np.ndarray:
-        if len(payload.header) != 3 or len(payload.streams) != 1:
+        if len(payload.header) != 3 + bool(self.ladder) or len(payload.streams) != 1:
             raise ContainerError(f"corrupt file (unexpected header layout for {self.name})")
-        height, width, seed = payload.header
+        height, width, seed, *rung = payload.header
         if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
             raise ContainerError(f"corrupt file (image size {height}x{width})")
+        rung = rung[0] if rung else 0
+        if not 0 <= rung < max(len(self.ladder), 1):
+            raise ContainerError(f"corrupt file (rung {rung} of a {len(self.ladder)}-rung ladder)")
         decoder = self.coder.decoder(payload.streams[0])
         y_hat = host_copy(self.entropy).decode(decoder, self._latent_shape(height, width), self.quantizer, seed)
         decoder.finish()
-        return to_image(self.synthesize(y_hat)[..., :height, :width])
+        return to_image(self.synthesize(y_hat, rung)[..., :height, :width])
+
+
+def _start_missing_gains(module, state_dict, prefix, *args) -> None:
+    """Warm start: weights saved without a ladder (a fixed-rate model) leave the gains at their
+    initial values, under which rung 0 codes as that model did."""
+    for name in ("log_gains", "log_inverse_gains"):
+        state_dict.setdefault(prefix + name, getattr(module, name).detach().clone())
 
 
 CODECS = [HyperpriorCodec]
