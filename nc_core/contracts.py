@@ -384,6 +384,14 @@ class LearnedCodec(Codec, nn.Module):
         knob, ``nc decompress --realism``): a view sharing the weights. Files do not depend on it."""
         raise TypeError(f"codec {self.name!r} has no realism setting (a generative codec has)")
 
+    #: the rung ``encode`` codes at, of ``qualities`` (a variable-rate codec has several, one set of weights)
+    quality: int = 0
+
+    @property
+    def qualities(self) -> int:
+        """How many rungs this codec's ladder has (1: a fixed-rate codec)."""
+        return 1
+
     def with_quality(self, quality: int) -> "LearnedCodec":
         """This codec encoding at rung ``quality`` of its ladder (a variable-rate codec's
         encoder-side knob, ``nc compress --quality``): a view sharing the weights. The rung is

@@ -47,6 +47,7 @@ from nc_core.runner.train import CHECKPOINT, finalize, train
 RESULTS = "results.json"
 REFINED_RESULTS = "results-refined.json"  # evaluate.refine: refined codec on its image subset
 CODING_RESULTS = "results-{}.json"  # an earlier training stage or a decoder variant (Runner._codings)
+RUNG_RESULTS = "results-quality={}.json"  # another rung of a variable-rate model's ladder (Runner._rungs)
 BASELINES = "baselines.json"  # the baseline curves, as plotted
 REPORT, PLOT = "report.md", "rd.png"
 STAGE_DIR = "stage{}"  # a multi-stage model's earlier stages: stage1/, stage2/, ... (the last: the model itself)
@@ -98,6 +99,7 @@ class Point:
     budget: dict
     refinement: dict | None = None  # evaluate.refine (lossy only)
     codings: dict | None = None  # label -> mean point of each other coding (lossy only, see Runner._codings)
+    rung_of: str | None = None  # another rung of the model of that point (a variable-rate codec): no budget of its own
 
 
 class Lossy:
@@ -134,12 +136,12 @@ class Lossy:
         out = runner.out_dir
         curve = as_curve(cfg["name"], "nc", [p.result for p in points], [p.label for p in points])
         rows = [{k: curve[k][i] for k in curve if k not in report.NOT_METRICS} for i in range(len(curve["bpp"]))]
-        if cfg.get("sweep") or not (out / RESULTS).exists():  # no sweep: the point's file is this one
+        if cfg.get("sweep") or len(points) > 1 or not (out / RESULTS).exists():  # one point: its file is this one
             report.write_results_json(out / RESULTS, cfg["name"], runner.describe(f"nc {cfg['codec']['use']}"),
                                       rows)
         atomic_write(out / BASELINES, json.dumps(baselines, indent=2) + "\n")
         curves = [curve, *baselines]
-        budget = budget_note([p.budget for p in points])
+        budget = budget_note([p.budget for p in points if p.rung_of is None])
         coder = cfg["codec"].get("coder", {}).get("use", "?")
         notes = [f"codec: {cfg['codec']['use']} with {coder} coding; {len(data)} test {self.unit}; every rate is "
                  "the mean size of real nc files, decoded and checked bit-exact against the evaluation "
@@ -415,7 +417,8 @@ class Runner:
         points, previous = [], None
         for suffix, cfg in runs:
             warm = previous if cfg.get("train", {}).get("warm_start") else None
-            points.append(self._point(kind, cfg, suffix, data, metrics, warm))
+            point = self._point(kind, cfg, suffix, data, metrics, warm)
+            points += [point, *self._rungs(kind, cfg, suffix, point, data, metrics)]
             previous = self.run_dir / suffix
         kind.write(self, cfg0, points, [kind.baseline(self, codecs, data, metrics) for codecs in baselines], data)
         self.log(f"results: {self.out_dir}")
@@ -488,6 +491,8 @@ class Runner:
         label = suffix or cfg["name"]
         results_path = out / RESULTS
         if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
+            if any(out.glob(RUNG_RESULTS.format("*"))):  # a ladder's: results.json may hold the curve
+                results_path = out / RUNG_RESULTS.format(models.load_model(sub).quality)
             self.log(f"{label}: already finished, reusing {results_path}")
             budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
             refinement = self._evaluate_refined(cfg, suffix, sub, out, data, metrics)
@@ -504,6 +509,31 @@ class Runner:
         result = kind.evaluate(self, codec, cfg, suffix, data, metrics, results_path, budget)
         return Point(label, result, budget, self._evaluate_refined(cfg, suffix, sub, out, data, metrics),
                      self._evaluate_codings(kind, cfg, suffix, sub, out, data, metrics))
+
+    def _rungs(self, kind, cfg: dict, suffix: str, point: Point, data, metrics) -> list[Point]:
+        """A variable-rate model's other rungs (``qualities`` > 1): each evaluated into its own
+        ``results-quality=K.json`` and added to the curve as a point of the same model."""
+        if not isinstance(kind, Lossy):
+            return []
+        sub, out = self.run_dir / suffix, self.out_dir / suffix
+        codec = models.load_model(sub)
+        if codec.qualities < 2:
+            return []
+        own = out / RUNG_RESULTS.format(codec.quality)  # the point's own file, kept beside its rungs' files
+        if not own.exists():
+            atomic_write(own, (out / RESULTS).read_text())
+        points = []
+        for k in range(codec.qualities):
+            if k == codec.quality:
+                continue  # the point itself
+            label = " ".join(filter(None, (suffix, f"quality={k}")))
+            path = out / RUNG_RESULTS.format(k)
+            if self.resume and path.exists():
+                result = kind.reuse(json.loads(path.read_text()))
+            else:
+                result = kind.evaluate(self, codec.with_quality(k), cfg, label, data, metrics, path, {})
+            points.append(Point(label, result, {}, rung_of=point.label))
+        return points
 
     def _codings(self, cfg: dict, sub: Path) -> list[tuple[str, object]]:
         """``(label, make_codec)`` of every other coding a lossy model is evaluated with: each

@@ -5,6 +5,8 @@ settings, bad files and bad command lines fail in one line."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -178,6 +180,14 @@ evaluate: {{metrics: [bpp, psnr], max_images: 1}}
 """)
     assert main(["run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "runs"), "--quiet"]) == 0
     (run,) = (tmp_path / "runs" / "vr").iterdir()
+    # one model, every rung a point of the curve (each rung's per-image rows in results-quality=K.json)
+    curve = json.loads((run / "results.json").read_text())["results"]
+    assert len(curve["bpp"]) == len(LADDER) and curve["bpp"] == sorted(curve["bpp"])
+    assert sorted(f.name for f in run.glob("results-quality=*.json")) == [f"results-quality={k}.json" for k in range(4)]
+    assert "1 model(s), 4 steps" in (run / "report.md").read_text()
+    before = (run / "results.json").read_text()
+    assert main(["run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "runs"), "--quiet", "--resume"]) == 0
+    assert json.loads((run / "results.json").read_text()) == json.loads(before)  # reused, rung by rung
     Image.fromarray(_image(48, 64)).save(tmp_path / "x.png")
     sizes = []
     for rung in (0, 3):

@@ -82,6 +82,10 @@ class HyperpriorCodec(LearnedCodec):
             raise ValueError(f"quality must be one of {what}, not {quality!r}")
         return quality
 
+    @property
+    def qualities(self) -> int:
+        return max(len(self.ladder), 1)
+
     def with_quality(self, quality: int) -> "HyperpriorCodec":
         view = copy.copy(self)  # shares the modules (and the weights hash)
         view.quality = self._rung(quality)
