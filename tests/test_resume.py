@@ -53,11 +53,11 @@ def copy_of(swept, tmp_path):
     return runs, run_dir
 
 
-def _interrupted_at_step_2(tiny_pipeline, tmp_path, monkeypatch) -> tuple[list, Path]:
+def _interrupted_at_step_2(tiny_pipeline, tmp_path, monkeypatch, more=()) -> tuple[list, Path]:
     """A 4-step run interrupted (Ctrl-C) after its step-2 checkpoint: ``(nc args, run dir)``."""
     from nc_core.runner import train
 
-    args = ["run", tiny_pipeline, "--out", tmp_path / "runs", "--set", "train.steps=4"]
+    args = ["run", tiny_pipeline, "--out", tmp_path / "runs", "--set", "train.steps=4", *more]
     save = train.atomic_save
 
     def interrupted_after_step_2(obj, path):
@@ -83,6 +83,20 @@ def test_resume_continues_from_the_checkpoint(tiny_pipeline, tmp_path, monkeypat
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == 4
     assert json.loads((run_dir / "model.json").read_text())["training"]["steps"] == 4
     assert (run_dir / "results.json").exists()
+
+
+def test_a_started_run_resumes_without_its_init(swept, tiny_pipeline, tmp_path, monkeypatch):
+    """``init`` seeds a run's first step only: once a checkpoint exists, a resume (on another
+    machine, say) needs neither the file nor its folder; a fresh run still does."""
+    init = tmp_path / "init"
+    shutil.copytree(swept["run_dir"] / "lmbda=0.005", init)
+    monkeypatch.chdir(tmp_path)
+    args, run_dir = _interrupted_at_step_2(tiny_pipeline, tmp_path, monkeypatch, ["--set", f"init={init}"])
+    shutil.rmtree(init)
+    code, stdout, err = run_nc(*args, "--resume")
+    assert code == 0 and "at step 2/4" in stdout, err
+    code, _, err = run_nc(*args)
+    assert code == 2 and f"init: {init}: no such file" in err, err
 
 
 def test_a_run_from_an_older_nc_resumes_when_new_keys_take_their_defaults(tiny_pipeline, tmp_path, monkeypatch):

@@ -407,7 +407,7 @@ class Runner:
         for i, (suffix, cfg) in enumerate(runs):
             kind.check(models.build_codec(cfg), data, suffix)
             if not (i and cfg.get("train", {}).get("warm_start")):  # warm points start from the previous one
-                self._check_init(cfg)
+                self._check_init(cfg, suffix)
         if self.run_dir is None:
             self.run_dir = distributed.on_main(lambda: new_run_dir(self.base))
         self.out_dir = self.run_dir / f"eval-{self._evaluate_hash()}" if self.changed else self.run_dir
@@ -606,10 +606,15 @@ class Runner:
         except ValueError as exc:
             raise UserError(f"init: {exc}") from None
 
-    def _check_init(self, cfg: dict) -> None:
-        """A point's ``init`` exists and fits its codec, before any training starts."""
+    def _check_init(self, cfg: dict, suffix: str = "") -> None:
+        """A point's ``init`` exists and fits its codec, before any training starts. A resumed
+        point that has started (a checkpoint or a finished model) continues from its own weights,
+        so its ``init`` need not exist any more (a run carried to another machine without it)."""
         init = self._init(cfg)
         if init is None:
+            return
+        sub = self.run_dir / suffix if self.resume and self.run_dir is not None else None
+        if sub is not None and ((sub / models.MODEL_INFO).exists() or any(sub.rglob(CHECKPOINT))):
             return
         weights = init / models.MODEL if init.is_dir() else init
         if not weights.exists() and init.is_dir():
