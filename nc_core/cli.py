@@ -338,8 +338,16 @@ def cmd_zoo(args) -> int:
         print("no zoo models: no installed plugin ships any (see docs/hooks.md, nc_register_model_folders)")
     for row in rows:
         kodak = row.get("results", {}).get("kodak", {})
-        rate = (f"Kodak {kodak['bpp']:.3f} bpp, {kodak['psnr']:.2f} dB"
-                if {"bpp", "psnr"} <= kodak.keys() else "no results recorded")
+        if not {"bpp", "psnr"} <= kodak.keys():
+            rate = "no results recorded"
+        elif isinstance(kodak["bpp"], list):  # a ladder: one entry per rung
+            n = len(kodak["bpp"])
+            rate = (f"Kodak {min(kodak['bpp']):.3f}-{max(kodak['bpp']):.3f} bpp, {min(kodak['psnr']):.2f}-"
+                    f"{max(kodak['psnr']):.2f} dB ({n} rungs, --quality 0..{n - 1})")
+            jpeg = row.get("bd_rate", {}).get("kodak", {}).get("jpeg", {}).get("psnr")
+            rate += f", BD-rate {jpeg:+.1f} % vs JPEG" if jpeg is not None else ""
+        else:
+            rate = f"Kodak {kodak['bpp']:.3f} bpp, {kodak['psnr']:.2f} dB"
         print(f"zoo:{row['name']:<28} {row['codec']:<12} {rate}  {row.get('summary', '')}".rstrip())
     return EXIT_OK
 

@@ -1,0 +1,80 @@
+"""tools/add_model.py: a trained ladder becomes a zoo folder whose fp16 weights load to the hash
+model.json records, whose results were measured on the model as shipped (every rung), and whose
+files decode with it; a name already taken is refused without touching it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nc_core.container import weights_hash
+from nc_core.models import load_model
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "add_model.py"
+
+PIPELINE = """\
+name: tiny-ladder
+seed: 0
+device: cpu
+data:
+  train: {use: samples, split: train, patch: 32, batch: 2}
+  test: {use: samples, split: test}
+codec:
+  use: hyperprior
+  transform: {use: factorized, channels: 8, latent: 8}
+  entropy: {use: mean-scale-hyperprior, hyper_channels: 8}
+  quantizer: mixed
+  coder: ans
+  ladder: [0.003, 0.01, 0.03]
+train:
+  loss: {use: rate-distortion, distortion: mse}
+  steps: 3
+evaluate: {metrics: [bpp, psnr], max_images: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def point(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ladder")
+    (root / "p.yaml").write_text(PIPELINE)
+    subprocess.run([sys.executable, "-m", "nc_core", "run", str(root / "p.yaml"), "--out", str(root / "runs"),
+                    "--quiet"], check=True)
+    (run,) = (root / "runs" / "tiny-ladder").iterdir()
+    return run
+
+
+def _add(point, into, *more):
+    return subprocess.run([sys.executable, str(TOOL), str(point), "tiny", "--summary", "a test ladder",
+                           "--command", "nc run p.yaml", "--no-baselines", "--into", str(into), *more],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_a_ladder_becomes_a_zoo_model_measured_as_shipped(point, tmp_path):
+    done = _add(point, tmp_path)
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "tiny"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.pt", "pipeline.yaml", "zoo.json"]
+    state = torch.load(folder / "model.pt", weights_only=True)
+    assert state["log_gains"].dtype == torch.float16  # parameters in fp16
+    assert all(v.dtype != torch.float16 for k, v in state.items() if k.endswith("pmfs"))  # tables kept exact
+    codec = load_model(folder)
+    assert json.loads((folder / "model.json").read_text())["weights"] == weights_hash(codec).hex()
+    zoo = json.loads((folder / "zoo.json").read_text())
+    kodak = zoo["results"]["kodak"]
+    assert len(kodak["bpp"]) == 3 and kodak["bpp"] == sorted(kodak["bpp"]) and len(kodak["psnr"]) == 3
+    assert zoo["budget"]["steps"] == 3 and zoo["command"] == "nc run p.yaml"
+    image = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    for rung in range(3):
+        at = codec.with_quality(rung)
+        assert np.array_equal(at.decompress(at.compress(image)), at.reconstruct(image))
+    refused = _add(point, tmp_path)
+    assert refused.returncode != 0 and "exists (use --replace)" in refused.stderr
+    assert json.loads((folder / "zoo.json").read_text()) == zoo
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

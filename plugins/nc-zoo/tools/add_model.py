@@ -1,0 +1,131 @@
+"""Make a trained run point a shipped zoo model: ``src/nc_zoo/models/NAME/``.
+
+    python plugins/nc-zoo/tools/add_model.py RUN_POINT NAME --summary TEXT --command "nc run ..." \
+        [--data ../shared/data/kodak] [--no-baselines] [--into FOLDER] [--replace]
+
+1. The weights are rounded to fp16 (parameters only: coding tables and other buffers keep
+   their precision), the coding tables are rebuilt from the rounded weights, and the model is
+   saved with fp16 parameters (about half the size); ``model.json`` records the hash of the
+   weights as they load, so files name this model and nothing else.
+2. The model, as it will ship, is evaluated on the test images (the run's pipeline without
+   its training, ``init:`` the new folder; every rung of a ladder; the pipeline's baselines
+   unless ``--no-baselines``) by ``nc run`` in a subprocess, as a user would run it.
+3. ``zoo.json`` gets the summary, the command that trained it, its training budget, and the
+   measured results (lists, one entry per rung, for a ladder) with BD-rates against the
+   baselines.
+
+Nothing is left behind on failure: the folder is written beside its destination and renamed
+at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+import yaml
+
+from nc_core.container import weights_hash
+from nc_core.models import MODEL, MODEL_INFO, PIPELINE_FILE, load_model
+from nc_core.results import bd_table, load_results_json
+
+ZOO_INFO = "zoo.json"
+MODELS = Path(__file__).resolve().parents[1] / "src" / "nc_zoo" / "models"
+
+
+def rounded_model(point: Path):
+    """The point's codec with fp16-rounded parameters and tables rebuilt from them, and the
+    state dict to ship (parameters in fp16, buffers as they are)."""
+    codec = load_model(point)
+    params = dict(codec.named_parameters())
+    with torch.no_grad():
+        for p in params.values():
+            p.copy_(p.half().float())
+    codec.update()
+    state = {k: v.half() if k in params and v.is_floating_point() else v for k, v in codec.state_dict().items()}
+    return codec, state
+
+
+def evaluation_pipeline(point: Path, model: Path, data: str | None, baselines: bool) -> dict:
+    """The run's pipeline evaluating ``model`` without training it."""
+    cfg = yaml.safe_load((point / PIPELINE_FILE).read_text())
+    for key in ("train", "sweep"):
+        cfg.pop(key, None)
+    cfg["data"].pop("train", None)
+    if data:
+        cfg["data"]["test"]["path"] = data
+    if not baselines:
+        cfg["evaluate"]["baselines"] = []
+    cfg["evaluate"].pop("variants", None)
+    cfg["evaluate"].pop("refine", None)
+    cfg["init"] = str(model)
+    return cfg
+
+
+def measure(point: Path, model: Path, data: str | None, baselines: bool) -> dict:
+    """``nc run`` of the evaluation pipeline: the results (lists for a ladder) and BD-rates."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline = Path(tmp) / "evaluate.yaml"
+        pipeline.write_text(yaml.safe_dump(evaluation_pipeline(point, model, data, baselines), sort_keys=False))
+        subprocess.run([sys.executable, "-m", "nc_core", "run", str(pipeline), "--out", tmp, "--quiet"], check=True)
+        (run,) = (p for p in (Path(tmp) / yaml.safe_load(pipeline.read_text())["name"]).iterdir() if p.is_dir())
+        curve = load_results_json(run / "results.json", kind="nc")
+        keys = [k for k in ("bpp", "psnr-rgb", "ms-ssim-rgb") if k in curve]
+        results = {k.removesuffix("-rgb"): [float(v) for v in curve[k]] for k in keys}
+        if len(results["bpp"]) == 1:
+            results = {k: v[0] for k, v in results.items()}
+        anchors = json.loads((run / "baselines.json").read_text()) if (run / "baselines.json").exists() else []
+        bd = {row["anchor"]: {"psnr": row["bd_rate_psnr"], "ms-ssim": row["bd_rate_ms_ssim"]}
+              for row in bd_table([curve, *anchors])} if anchors and isinstance(results["bpp"], list) else {}
+        images = len(json.loads((run / "results.json").read_text()).get("per_image", [])) or None
+    return {"results": results, "bd_rate": bd, "images": images}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("point", type=Path, help="the trained run point (a folder holding model.pt)")
+    parser.add_argument("name", help="the zoo name (nc compress --model zoo:NAME)")
+    parser.add_argument("--summary", required=True, help="one line: what the model is")
+    parser.add_argument("--command", required=True, help="the command that trained it")
+    parser.add_argument("--data", help="the test images' folder (default: the run's data.test path)")
+    parser.add_argument("--no-baselines", action="store_true", help="measure the model alone")
+    parser.add_argument("--into", type=Path, default=MODELS, help=f"the zoo folder (default: {MODELS})")
+    parser.add_argument("--replace", action="store_true", help="replace a model of that name")
+    args = parser.parse_args()
+    dest = args.into / args.name
+    if dest.exists() and not args.replace:
+        raise SystemExit(f"{dest}: exists (use --replace)")
+    args.into.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{args.name}-", dir=args.into))
+    try:
+        codec, state = rounded_model(args.point)
+        torch.save(state, staging / MODEL)
+        training = json.loads((args.point / MODEL_INFO).read_text()).get("training", {})
+        (staging / MODEL_INFO).write_text(json.dumps(
+            {"codec": codec.name, "weights": weights_hash(codec).hex(), "training": training}, indent=2) + "\n")
+        shutil.copyfile(args.point / PIPELINE_FILE, staging / PIPELINE_FILE)
+        if load_model(staging) is None or weights_hash(load_model(staging)) != weights_hash(codec):
+            raise SystemExit("the saved model does not load to the rounded weights (an nc bug)")
+        measured = measure(args.point, staging, args.data, not args.no_baselines)
+        budget = {k: training[k] for k in ("steps", "train_seconds", "train_cpu_seconds", "device", "threads")
+                  if k in training}
+        zoo = {"summary": args.summary, "command": args.command, "budget": budget,
+               "results": {"kodak": measured["results"]}, "bd_rate": {"kodak": measured["bd_rate"]},
+               "images": measured["images"], "weights": "fp16 parameters, coding tables rebuilt from them"}
+        (staging / ZOO_INFO).write_text(json.dumps(zoo, indent=2) + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"{dest}: {json.dumps(zoo['results']['kodak'])}")
+
+
+if __name__ == "__main__":
+    main()
