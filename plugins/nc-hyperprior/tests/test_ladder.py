@@ -60,6 +60,18 @@ def test_every_rung_round_trips_and_the_file_names_its_rung(codec, rung, h, w, s
     assert np.array_equal(codec.with_quality((rung + 1) % len(LADDER)).decompress(data), at.reconstruct(image))
 
 
+@pytest.mark.parametrize("model", ["scale-hyperprior", "joint-autoregressive", "channel-autoregressive"])
+def test_every_entropy_model_takes_a_ladder(model):
+    codec, image = _codec(model=model), _image(33, 47)
+    sizes = []
+    for rung in (0, len(LADDER) - 1):
+        at = codec.with_quality(rung)
+        data = at.compress(image)
+        assert np.array_equal(codec.decompress(data), at.reconstruct(image))
+        sizes.append(len(data))
+    assert sizes[0] < sizes[1]
+
+
 def test_a_higher_rung_spends_more_bytes_on_finer_latents(codec):
     from nc_core.imaging import to_tensor
 
