@@ -562,6 +562,11 @@ class Baseline(Codec):
     def __init__(self, quality: int):
         self.quality = quality
 
+    @property
+    def label(self) -> str:
+        """The curve's name in results and reports (the component's name unless it says more)."""
+        return self.name
+
     def compress_set(self, items: np.ndarray) -> list[bytes]:
         """The files coding ``items`` (``N x H x W x C`` uint8)."""
         raise TypeError(f"baseline {self.name!r} is not a lossless baseline")

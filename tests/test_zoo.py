@@ -113,6 +113,27 @@ def test_init_from_the_zoo_evaluates_it(zoo, tmp_path, tiny_pipeline_text):
     assert evaluated == json.loads((zoo / "model.json").read_text())["weights"]
 
 
+def test_a_zoo_model_is_a_reference_curve_beside_the_pipeline_s_own(zoo, tmp_path, tiny_pipeline_text):
+    """``{use: nc-model, model: zoo:NAME}`` in evaluate.baselines: the model's real files on the
+    same images, a curve named after it in the results and the report."""
+    from nc_core.models import load_model
+    from nc_core.pipeline import build
+
+    text = tiny_pipeline_text + "  baselines: [{use: nc-model, model: 'zoo:tiny-mse', qualities: [0]}]\n"
+    (tmp_path / "p.yaml").write_text(text)
+    code, _, err = run_nc("run", tmp_path / "p.yaml", "--out", tmp_path / "runs", "--quiet")
+    assert code == 0, err
+    (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
+    (curve,) = json.loads((run_dir / "baselines.json").read_text())
+    assert curve["name"] == "nc zoo:tiny-mse" and curve["labels"] == ["q=0"]
+    assert "nc zoo:tiny-mse" in (run_dir / "report.md").read_text()
+    _, image = next(iter(build({"use": "samples", "split": "test"}, "dataset").images()))
+    nbytes = len(load_model(zoo).compress(image))
+    assert curve["bpp"] == [pytest.approx(8 * nbytes / (image.shape[0] * image.shape[1]))]
+    with pytest.raises(Exception, match="has rungs 0..0, not quality 2"):
+        build({"use": "nc-model", "model": "zoo:tiny-mse"}, "baseline", quality=2)
+
+
 def test_the_registry_index_keeps_the_model_folders(zoo):
     registry = get_registry()
     again = Registry.from_index(json.loads(json.dumps(registry.index())))

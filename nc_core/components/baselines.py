@@ -1,6 +1,7 @@
 """Classical codecs: JPEG, WebP, AVIF and JPEG 2000 through Pillow (lossy); and, for lossless
 pipelines, PNG and WebP-lossless (one file per item) and gzip, bz2 and LZMA (one file for the
-whole set's raw bytes, which favours them: they see every item as context).
+whole set's raw bytes, which favours them: they see every item as context). And ``nc-model``:
+a trained nc image model (a zoo model, another run) as a reference curve beside a pipeline's own.
 
 Each baseline codes one uint8 ``H x W x 3`` image at one quality setting to the bytes of a real
 file (what the reported rate counts) and decodes them back to RGB. ``qualities`` is the default
@@ -11,6 +12,7 @@ construction with a message naming the plugin (``PIL.features.check``).
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import io
 import lzma
@@ -21,9 +23,9 @@ from PIL import Image
 
 from nc_core import baselines
 from nc_core._deprecation import moved
-from nc_core.contracts import Baseline
+from nc_core.contracts import Baseline, LearnedCodec
 
-__all__ = ["AVIF", "BZ2", "GZip", "JPEG", "JPEG2000", "LZMA", "PNG", "WebP", "WebPLossless"]
+__all__ = ["AVIF", "BZ2", "GZip", "JPEG", "JPEG2000", "LZMA", "PNG", "TrainedModel", "WebP", "WebPLossless"]
 
 
 class JPEG(baselines.PillowBaseline):
@@ -249,6 +251,50 @@ class LZMA(_General):
         return lzma.decompress(data)
 
 
-BASELINES = [JPEG, WebP, AVIF, JPEG2000, PNG, WebPLossless, GZip, BZ2, LZMA]
+class TrainedModel(Baseline):
+    """A trained nc image model as a reference curve: ``model`` is a run directory or
+    ``zoo:NAME`` (``nc zoo``), ``quality`` a rung of its ladder (``qualities: [0, 1, ...]``;
+    a fixed-rate model has rung 0 only). Its files are real nc files, decoded like any."""
+
+    name = "nc-model"
+    qualities = (0,)
+
+    def __init__(self, quality: int, model: str):
+        from nc_core.models import model_dir
+
+        super().__init__(quality)
+        self.model = str(model)
+        codec = _trained(str(model_dir(self.model)))
+        if not isinstance(codec, LearnedCodec):
+            raise ValueError(f"{self.model} is not an image model (video and lossless models are not baselines)")
+        if quality != codec.quality:
+            if not 0 <= quality < codec.qualities:
+                raise ValueError(f"{self.model} has rungs 0..{codec.qualities - 1}, not quality {quality}")
+            codec = codec.with_quality(quality)
+        self.codec = codec
+
+    @property
+    def label(self) -> str:
+        return f"nc {self.model}"
+
+    def compress(self, image: np.ndarray) -> bytes:
+        return self.codec.compress(image)
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        return self.codec.decompress(data)
+
+    def __repr__(self) -> str:
+        return f"TrainedModel({self.model!r}, quality={self.quality})"
+
+
+@functools.lru_cache(maxsize=4)
+def _trained(folder: str):
+    """One load per model for all its rungs (they share the weights)."""
+    from nc_core.models import load_model
+
+    return load_model(folder)
+
+
+BASELINES = [JPEG, WebP, AVIF, JPEG2000, PNG, WebPLossless, GZip, BZ2, LZMA, TrainedModel]
 
 __getattr__ = moved(__name__, {"PillowBaseline": "nc_core.baselines"})

@@ -125,7 +125,7 @@ class Lossy:
         return {k: v[0] for k, v in doc["results"].items()}
 
     def baseline(self, runner: Runner, codecs, data, metrics):
-        runner.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(data)} images")
+        runner.log(f"baseline {codecs[0].label}: {len(codecs)} qualities x {len(data)} images")
         return baseline_curve(codecs, data, metrics)
 
     def more_report(self, runner: Runner, curves: list[dict]) -> list[str]:
@@ -231,7 +231,7 @@ class Video(Lossy):
         return super().reuse(doc) | {"per_sequence": [_summary(r) for r in doc["per_image"]]}
 
     def baseline(self, runner: Runner, codecs, data, metrics):
-        runner.log(f"baseline {codecs[0].name}: {len(codecs)} qualities x {len(data)} sequences")
+        runner.log(f"baseline {codecs[0].label}: {len(codecs)} qualities x {len(data)} sequences")
         return baseline_sequences_curve(codecs, data, metrics)
 
     def more_report(self, runner: Runner, curves: list[dict]) -> list[str]:
@@ -287,7 +287,7 @@ class Lossless:
         return doc["results"]
 
     def baseline(self, runner: Runner, codecs, data, metrics):
-        runner.log(f"baseline {codecs[0].name} on {len(data)} items")
+        runner.log(f"baseline {codecs[0].label} on {len(data)} items")
         return distributed.on_main(lambda: evaluate_lossless_baseline(codecs[0], data)) | {"quality": codecs[0].quality}
 
     def write(self, runner: Runner, cfg: dict, points: list[Point], baselines: list, data) -> None:
