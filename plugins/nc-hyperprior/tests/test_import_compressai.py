@@ -128,7 +128,12 @@ def test_bad_imports_are_one_line_errors_that_write_nothing(tmp_path, capsys):
     assert err.endswith(f"{factorized}: not a compressai mbt2018-mean checkpoint (no h_a.0.weight)")
     err = _fails(capsys, ["import", "compressai", str(factorized), "--arch", "cheng2020-anchor", "-o", str(out)])
     assert err.endswith("--arch 'cheng2020-anchor': the compressai importer converts "
-                        "bmshj2018-factorized, bmshj2018-hyperprior, mbt2018-mean")
+                        "bmshj2018-factorized, bmshj2018-hyperprior, mbt2018-mean, mbt2018")
+    masked = dict(_reference("mbt2018")["state_dict"])
+    masked["context_prediction.mask"] = torch.ones_like(masked["context_prediction.mask"])  # sees the future
+    torch.save(masked, factorized)
+    err = _fails(capsys, ["import", "compressai", str(factorized), "--arch", "mbt2018", "-o", str(out)])
+    assert "context_prediction.mask is not the raster-order mask 'A'" in err and not out.exists()
     err = _fails(capsys, ["import", "tensorflow", str(factorized), "--arch", "x", "-o", str(out)])
     assert "unknown importer 'tensorflow'" in err
     joint = dict(_reference("mbt2018-mean")["state_dict"], **{"context_prediction.weight": torch.zeros(1)})

@@ -6,6 +6,7 @@
 bmshj2018-factorized   transform-coding, factorized transform, centred deep-factorized prior
 bmshj2018-hyperprior   hyperprior, scale-hyperprior (centred ``z``)
 mbt2018-mean           hyperprior, mean-scale-hyperprior with ``layout: mbt2018`` (centred ``z``)
+mbt2018                hyperprior, joint-autoregressive with ``layout: mbt2018`` (centred ``z``)
 =====================  ====================================================================
 
 The widths N and M are read from the weights, so every CompressAI quality converts (N=128,
@@ -17,7 +18,11 @@ prior does too), the hyper transforms. What does not: CompressAI's coding tables
 own: the same 64 log-spaced scales from 0.11 to 256, but the hyper-synthesis runs in exact
 fixed point, so a file decodes identically on any machine and thread count (in CompressAI it
 may not: its issues #279, #309, #340). The bitstreams are nc containers, not CompressAI's.
-``mbt2018`` and ``cheng2020-anchor`` (spatial context models) are not converted yet.
+For ``mbt2018`` the masked context convolution, the entropy-parameter network and the serial
+decoding carry over; its coding path (decoded latents ``round(y - mean) + mean`` as the
+context) is CompressAI's ``compress`` / ``decompress``, not its training-time forward (which
+synthesises ``round(y)``). ``cheng2020-anchor`` (residual blocks, sub-pixel convolutions) is not
+converted yet.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ import re
 import torch
 
 from nc_core.contracts import Importer
+from nc_core.exact import MaskedConv2d
 
 BOTTLENECK = "entropy_bottleneck."
 #: CompressAI's entropy-bottleneck parameter -> nc's deep-factorized parameter list
 DENSITY = {"matrix": "matrices", "bias": "biases", "factor": "factors"}
-#: state-dict entries nc does not use (coding tables nc rebuilds, lower-bound constants)
+#: state-dict entries nc does not use (coding tables nc rebuilds, lower-bound constants, the mask)
 IGNORED = re.compile(r"(^|\.)(_quantized_cdf|_offset|_cdf_length|scale_table|_medians)$|_reparam\.|lower_bound\.bound$"
+                     r"|^context_prediction\.mask$"  # checked (_check_mask), then built by nc's MaskedConv2d
                      r"|^gaussian_conditional\.")
 
 
@@ -63,16 +70,27 @@ def _require(state: dict, *keys: str) -> None:
             raise ValueError(f"no {key}")
 
 
+def _check_mask(state: dict) -> None:
+    """CompressAI saves its context convolution's mask; nc's is built (mask "A"): they must agree."""
+    weight, mask = state["context_prediction.weight"], state.get("context_prediction.mask")
+    if mask is None:
+        return
+    expected = MaskedConv2d(weight.shape[1], weight.shape[0], weight.shape[-1], mask_type="A").mask
+    if mask.shape != expected.shape or not torch.equal(mask.to(expected.dtype), expected):
+        raise ValueError("context_prediction.mask is not the raster-order mask 'A' nc's context model uses")
+
+
 def _widths(state: dict) -> tuple[int, int]:
     _require(state, "g_a.0.weight", "g_a.6.weight")
     return int(state["g_a.0.weight"].shape[0]), int(state["g_a.6.weight"].shape[0])
 
 
 class CompressAIImporter(Importer):
-    """CompressAI's ``bmshj2018-factorized``, ``bmshj2018-hyperprior`` and ``mbt2018-mean``."""
+    """CompressAI's ``bmshj2018-factorized``, ``bmshj2018-hyperprior``, ``mbt2018-mean`` and
+    ``mbt2018``."""
 
     name = "compressai"
-    architectures = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean")
+    architectures = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018")
 
     def convert(self, state: dict[str, torch.Tensor], arch: str) -> tuple[dict, dict[str, torch.Tensor]]:
         n, m = _widths(state)
@@ -92,10 +110,17 @@ class CompressAIImporter(Importer):
             _take(state, "h_a.", "entropy.h_a.", out)
             _take(state, "h_s.", "entropy.h_s.net.", out)
             entropy = {"use": "scale-hyperprior", "hyper_channels": n, "centred_z": True, "z_filters": filters}
+            known = ("g_a.", "g_s.", "h_a.", "h_s.", BOTTLENECK, "gaussian_conditional.")
             if arch == "mbt2018-mean":
                 entropy |= {"use": "mean-scale-hyperprior", "layout": "mbt2018"}
+            elif arch == "mbt2018":
+                entropy |= {"use": "joint-autoregressive", "layout": "mbt2018"}
+                _require(state, "context_prediction.weight", "entropy_parameters.0.weight")
+                _check_mask(state)
+                _take(state, "context_prediction.", "entropy.context.net.0.", out)
+                _take(state, "entropy_parameters.", "entropy.entropy_parameters.net.", out)
+                known += ("context_prediction.", "entropy_parameters.")
             codec = {"use": "hyperprior", "transform": transform, "entropy": entropy, **common}
-            known = ("g_a.", "g_s.", "h_a.", "h_s.", BOTTLENECK, "gaussian_conditional.")
         foreign = sorted(k for k in state if not k.startswith(known))
         if foreign:
             raise ValueError(f"unexpected key {foreign[0]}" + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""))

@@ -77,6 +77,17 @@ class HyperpriorModel(EntropyModel):
     def _hyper_analysis(self, m: int, n: int) -> nn.Sequential:
         return nn.Sequential(_conv(m, n, 3, 1), nn.ReLU(), _conv(n, n), nn.ReLU(), _conv(n, n))
 
+    def _mean_scale_hyper(self, m: int, n: int, layout: str) -> tuple[nn.Module, ExactNet]:
+        """``(h_a, h_s)`` of a model with means and scales, ``h_s`` giving ``2M`` channels:
+        ``nc`` (ReLU; hyper-synthesis widths N, N, 3N/2, 2M) or ``mbt2018`` (CompressAI's
+        ``mbt2018`` and ``mbt2018-mean``: leaky ReLU; widths N, M, 3M/2, 2M)."""
+        if layout == "nc":
+            return self._hyper_analysis(m, n), ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n * 3 // 2), nn.ReLU(),
+                                                        _conv(n * 3 // 2, 2 * m, 3, 1))
+        return (nn.Sequential(_conv(m, n, 3, 1), nn.LeakyReLU(), _conv(n, n), nn.LeakyReLU(), _conv(n, n)),
+                ExactNet(_deconv(n, m), nn.LeakyReLU(), _deconv(m, m * 3 // 2), nn.LeakyReLU(),
+                         _conv(m * 3 // 2, 2 * m, 3, 1)))
+
     def _hyper_input(self, y: torch.Tensor) -> torch.Tensor:
         return y
 
@@ -151,6 +162,12 @@ class HyperpriorModel(EntropyModel):
         return self.tables.distribution(scale_fixed)
 
 
+def _layout(layout: str, layouts: tuple[str, ...]) -> str:
+    if layout not in layouts:
+        raise ValueError(f"layout must be one of {', '.join(layouts)}, not {layout!r}")
+    return layout
+
+
 def _split_groups(symbols: torch.Tensor, scales_fixed: torch.Tensor, model: HyperpriorModel) -> list[Group]:
     """One group per image of a batch."""
     return [(symbols[i:i + 1].numpy(), model._dist(scales_fixed[i:i + 1])) for i in range(symbols.shape[0])]
@@ -195,19 +212,10 @@ class MeanScaleHyperprior(HyperpriorModel):
     def __init__(self, hyper_channels: int = 64, layout: str = "nc", centred_z: bool = False,
                  z_filters: tuple[int, ...] = (3, 3, 3)):
         super().__init__(hyper_channels, centred_z, z_filters)
-        if layout not in self.LAYOUTS:
-            raise ValueError(f"layout must be one of {', '.join(self.LAYOUTS)}, not {layout!r}")
-        self.layout = layout
+        self.layout = _layout(layout, self.LAYOUTS)
 
     def _build(self, m, n):
-        if self.layout == "nc":
-            self.h_a = self._hyper_analysis(m, n)
-            self.h_s = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n * 3 // 2), nn.ReLU(),
-                                _conv(n * 3 // 2, 2 * m, 3, 1))
-        else:
-            self.h_a = nn.Sequential(_conv(m, n, 3, 1), nn.LeakyReLU(), _conv(n, n), nn.LeakyReLU(), _conv(n, n))
-            self.h_s = ExactNet(_deconv(n, m), nn.LeakyReLU(), _deconv(m, m * 3 // 2), nn.LeakyReLU(),
-                                _conv(m * 3 // 2, 2 * m, 3, 1))
+        self.h_a, self.h_s = self._mean_scale_hyper(m, n, self.layout)
 
     def _train_y(self, y, z_hat, quantizer):
         scales, means = _crop(self.h_s(z_hat), *y.shape[-2:]).chunk(2, dim=1)
@@ -228,17 +236,26 @@ class MeanScaleHyperprior(HyperpriorModel):
 class JointAutoregressive(HyperpriorModel):
     """Minnen et al. 2018: hyperprior plus a masked 5x5 spatial context model. Latent positions
     are coded one at a time in raster order (all channels of a position together), so
-    decoding is serial."""
+    decoding is serial.
+
+    ``layout``: ``nc`` (ReLU, the hyper-synthesis widths of the mean-scale model's ``nc``) or
+    ``mbt2018`` (CompressAI's ``mbt2018``: leaky ReLU throughout, widths N, M, 3M/2, 2M)."""
 
     name = "joint-autoregressive"
     KERNEL = 5
+    LAYOUTS = ("nc", "mbt2018")
+
+    def __init__(self, hyper_channels: int = 64, layout: str = "nc", centred_z: bool = False,
+                 z_filters: tuple[int, ...] = (3, 3, 3)):
+        super().__init__(hyper_channels, centred_z, z_filters)
+        self.layout = _layout(layout, self.LAYOUTS)
 
     def _build(self, m, n):
-        self.h_a = self._hyper_analysis(m, n)
-        self.h_s = ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n * 3 // 2), nn.ReLU(), _conv(n * 3 // 2, 2 * m, 3, 1))
+        self.h_a, self.h_s = self._mean_scale_hyper(m, n, self.layout)
         self.context = ExactNet(MaskedConv2d(m, 2 * m, self.KERNEL, padding=self.KERNEL // 2))
+        act = nn.ReLU if self.layout == "nc" else nn.LeakyReLU
         self.entropy_parameters = ExactNet(
-            nn.Conv2d(4 * m, 10 * m // 3, 1), nn.ReLU(), nn.Conv2d(10 * m // 3, 8 * m // 3, 1), nn.ReLU(),
+            nn.Conv2d(4 * m, 10 * m // 3, 1), act(), nn.Conv2d(10 * m // 3, 8 * m // 3, 1), act(),
             nn.Conv2d(8 * m // 3, 2 * m, 1),
         )
 
