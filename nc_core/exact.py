@@ -71,7 +71,7 @@ class HalfTanh(nn.Module):
 
 @attrs.frozen
 class _Layer:
-    op: str  # "conv", "deconv", "linear", "relu", "leaky", "halftanh", "igdn"
+    op: str  # "conv", "deconv", "linear", "relu", "leaky", "halftanh", "igdn", "shuffle"
     weight: torch.Tensor | None = None
     bias: torch.Tensor | None = None
     shift: float = 1.0  # 2**e (for "leaky": the slope times 2**SLOPE_BITS, an integer)
@@ -135,13 +135,20 @@ def _quantize_igdn(module: nn.Module) -> _Layer:
         e -= 1
 
 
+def _flat(net: nn.Sequential):
+    """The modules of ``net``, nested ``Sequential`` s (a sub-pixel convolution) opened."""
+    for m in net:
+        yield from _flat(m) if isinstance(m, nn.Sequential) else (m,)
+
+
 def quantize_layers(net: nn.Sequential) -> list[_Layer]:
     """The fixed-point program of a ``Sequential`` of convolutions, linear layers, ReLUs, leaky
-    ReLUs, HalfTanh and inverse GDN (:class:`nc_core.layers.GDN` with ``inverse=True``)."""
+    ReLUs, HalfTanh, pixel shuffles (sub-pixel convolutions) and inverse GDN
+    (:class:`nc_core.layers.GDN` with ``inverse=True``); nested ``Sequential`` s are opened."""
     from nc_core.layers import GDN  # (layers builds on the core's contracts; exact does not)
 
     layers = []
-    for m in net:
+    for m in _flat(net):
         if isinstance(m, GDN):
             if not m.inverse:
                 raise TypeError("exact inference supports inverse GDN (a synthesis), not GDN")
@@ -160,6 +167,8 @@ def quantize_layers(net: nn.Sequential) -> list[_Layer]:
             layers.append(_Layer("leaky", shift=float(round(m.negative_slope * (1 << SLOPE_BITS)))))
         elif isinstance(m, HalfTanh):
             layers.append(_Layer("halftanh"))
+        elif isinstance(m, nn.PixelShuffle):  # a permutation of values: exact as it is
+            layers.append(_Layer("shuffle", stride=m.upscale_factor))
         else:
             raise TypeError(f"exact inference does not support {type(m).__name__}")
     return layers
@@ -208,6 +217,10 @@ def run_layers(layers: list[_Layer], x: torch.Tensor) -> torch.Tensor:
             x = torch.where(x < 0, torch.floor(x * (layer.shift / (1 << SLOPE_BITS))), x)
         elif layer.op == "halftanh":  # 0.5 * clamp(x, -1, 1), floored to the grid
             x = (x.clamp_(-one, one) if fresh else x.clamp(-one, one)).div_(2).floor_()
+        elif layer.op == "shuffle":
+            x = F.pixel_shuffle(x, layer.stride)
+            fresh = True  # a new tensor; bounded stays as it was
+            continue
         elif layer.op == "igdn":
             if not bounded:
                 x = x.clamp_(-limit, limit) if fresh else x.clamp(-limit, limit)

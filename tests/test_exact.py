@@ -21,6 +21,10 @@ def _net_cases():
                            nn.LeakyReLU(0.2), nn.Conv2d(4, 4, 3, padding=1)), (6, 3, 9, 7)),
         "igdn": (ExactNet(nn.ConvTranspose2d(4, 8, 5, 2, 2, 1), _igdn(8), nn.ConvTranspose2d(8, 3, 5, 2, 2, 1)),
                  (6, 4, 5, 4)),
+        # sub-pixel convolutions (Cheng et al. 2020's hyper-synthesis): a nested Sequential
+        "subpel": (ExactNet(nn.Conv2d(4, 8, 3, padding=1), nn.LeakyReLU(),
+                            nn.Sequential(nn.Conv2d(8, 4 * 4, 3, padding=1), nn.PixelShuffle(2)), nn.LeakyReLU(),
+                            nn.Conv2d(4, 6, 3, padding=1)), (6, 4, 5, 4)),
     }
 
 
@@ -33,7 +37,7 @@ def _igdn(channels: int) -> GDN:
     return gdn
 
 
-@pytest.mark.parametrize("case", ["linear", "conv", "masked", "leaky", "igdn"])
+@pytest.mark.parametrize("case", ["linear", "conv", "masked", "leaky", "igdn", "subpel"])
 def test_exact_is_batch_and_thread_invariant_and_close_to_float(case):
     net, shape = _net_cases()[case]
     x = to_fixed(torch.rand(shape) * 4 - 2)

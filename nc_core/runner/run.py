@@ -26,7 +26,7 @@ import yaml
 
 from nc_core import distributed, models
 from nc_core._deprecation import moved
-from nc_core.contracts import LosslessCodec, VideoCodec
+from nc_core.contracts import LearnedCodec, LosslessCodec, VideoCodec
 from nc_core.devices import resolve_device
 from nc_core.errors import UserError
 from nc_core.files import atomic_write, expand_path
@@ -517,7 +517,7 @@ class Runner:
             return []
         sub, out = self.run_dir / suffix, self.out_dir / suffix
         codec = models.load_model(sub)
-        if codec.qualities < 2:
+        if not isinstance(codec, LearnedCodec) or codec.qualities < 2:  # (a video codec has no ladder)
             return []
         own = out / RUNG_RESULTS.format(codec.quality)  # the point's own file, kept beside its rungs' files
         if not own.exists():

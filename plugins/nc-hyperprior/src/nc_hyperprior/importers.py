@@ -7,6 +7,8 @@ bmshj2018-factorized   transform-coding, factorized transform, centred deep-fact
 bmshj2018-hyperprior   hyperprior, scale-hyperprior (centred ``z``)
 mbt2018-mean           hyperprior, mean-scale-hyperprior with ``layout: mbt2018`` (centred ``z``)
 mbt2018                hyperprior, joint-autoregressive with ``layout: mbt2018`` (centred ``z``)
+cheng2020-anchor       hyperprior, ``cheng2020`` transform, joint-autoregressive with
+                       ``layout: cheng2020`` (centred ``z``)
 =====================  ====================================================================
 
 The widths N and M are read from the weights, so every CompressAI quality converts (N=128,
@@ -18,11 +20,11 @@ prior does too), the hyper transforms. What does not: CompressAI's coding tables
 own: the same 64 log-spaced scales from 0.11 to 256, but the hyper-synthesis runs in exact
 fixed point, so a file decodes identically on any machine and thread count (in CompressAI it
 may not: its issues #279, #309, #340). The bitstreams are nc containers, not CompressAI's.
-For ``mbt2018`` the masked context convolution, the entropy-parameter network and the serial
-decoding carry over; its coding path (decoded latents ``round(y - mean) + mean`` as the
-context) is CompressAI's ``compress`` / ``decompress``, not its training-time forward (which
-synthesises ``round(y)``). ``cheng2020-anchor`` (residual blocks, sub-pixel convolutions) is not
-converted yet.
+For ``mbt2018`` and ``cheng2020-anchor`` the masked context convolution, the entropy-parameter
+network and the serial decoding carry over; their coding path (decoded latents
+``round(y - mean) + mean`` as the context) is CompressAI's ``compress`` / ``decompress``, not
+its training-time forward (which synthesises ``round(y)``). ``cheng2020-attn`` (attention
+blocks) is not converted yet.
 """
 
 from __future__ import annotations
@@ -86,15 +88,20 @@ def _widths(state: dict) -> tuple[int, int]:
 
 
 class CompressAIImporter(Importer):
-    """CompressAI's ``bmshj2018-factorized``, ``bmshj2018-hyperprior``, ``mbt2018-mean`` and
-    ``mbt2018``."""
+    """CompressAI's ``bmshj2018-factorized``, ``bmshj2018-hyperprior``, ``mbt2018-mean``,
+    ``mbt2018`` and ``cheng2020-anchor``."""
 
     name = "compressai"
-    architectures = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018")
+    architectures = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor")
 
     def convert(self, state: dict[str, torch.Tensor], arch: str) -> tuple[dict, dict[str, torch.Tensor]]:
-        n, m = _widths(state)
-        transform = {"use": "factorized", "channels": n, "latent": m}
+        if arch == "cheng2020-anchor":
+            _require(state, "g_a.0.conv1.weight")
+            n = m = int(state["g_a.0.conv1.weight"].shape[0])
+            transform = {"use": "cheng2020", "channels": n}
+        else:
+            n, m = _widths(state)
+            transform = {"use": "factorized", "channels": n, "latent": m}
         common = {"quantizer": {"use": "mixed"}, "coder": {"use": "ans"}}
         out: dict[str, torch.Tensor] = {}
         _take(state, "g_a.", "transform.g_a.", out)
@@ -113,8 +120,8 @@ class CompressAIImporter(Importer):
             known = ("g_a.", "g_s.", "h_a.", "h_s.", BOTTLENECK, "gaussian_conditional.")
             if arch == "mbt2018-mean":
                 entropy |= {"use": "mean-scale-hyperprior", "layout": "mbt2018"}
-            elif arch == "mbt2018":
-                entropy |= {"use": "joint-autoregressive", "layout": "mbt2018"}
+            elif arch in ("mbt2018", "cheng2020-anchor"):
+                entropy |= {"use": "joint-autoregressive", "layout": "mbt2018" if arch == "mbt2018" else "cheng2020"}
                 _require(state, "context_prediction.weight", "entropy_parameters.0.weight")
                 _check_mask(state)
                 _take(state, "context_prediction.", "entropy.context.net.0.", out)

@@ -28,6 +28,7 @@ from nc_core.contracts import EntropyModel, Quantizer
 from nc_core.exact import ExactNet, HalfTanh, MaskedConv2d, from_fixed, run_layers, to_fixed
 from nc_core.layers import DeepFactorized, around
 from nc_hyperprior.gaussian import GaussianTables, gaussian_likelihood
+from nc_hyperprior.transforms import subpel_conv3x3
 
 #: one coded group: int64 symbols and their coding distribution
 Group = tuple
@@ -80,7 +81,15 @@ class HyperpriorModel(EntropyModel):
     def _mean_scale_hyper(self, m: int, n: int, layout: str) -> tuple[nn.Module, ExactNet]:
         """``(h_a, h_s)`` of a model with means and scales, ``h_s`` giving ``2M`` channels:
         ``nc`` (ReLU; hyper-synthesis widths N, N, 3N/2, 2M) or ``mbt2018`` (CompressAI's
-        ``mbt2018`` and ``mbt2018-mean``: leaky ReLU; widths N, M, 3M/2, 2M)."""
+        ``mbt2018`` and ``mbt2018-mean``: leaky ReLU; widths N, M, 3M/2, 2M) or ``cheng2020``
+        (CompressAI's ``cheng2020-anchor``: 3x3 convolutions, leaky ReLU, sub-pixel upsampling)."""
+        if layout == "cheng2020":
+            leaky = nn.LeakyReLU
+            h_a = nn.Sequential(_conv(m, n, 3, 1), leaky(), _conv(n, n, 3, 1), leaky(), _conv(n, n, 3, 2), leaky(),
+                                _conv(n, n, 3, 1), leaky(), _conv(n, n, 3, 2))
+            return h_a, ExactNet(_conv(n, n, 3, 1), leaky(), subpel_conv3x3(n, n, 2), leaky(),
+                                 _conv(n, n * 3 // 2, 3, 1), leaky(), subpel_conv3x3(n * 3 // 2, n * 3 // 2, 2), leaky(),
+                                 _conv(n * 3 // 2, 2 * m, 3, 1))
         if layout == "nc":
             return self._hyper_analysis(m, n), ExactNet(_deconv(n, n), nn.ReLU(), _deconv(n, n * 3 // 2), nn.ReLU(),
                                                         _conv(n * 3 // 2, 2 * m, 3, 1))
@@ -238,12 +247,14 @@ class JointAutoregressive(HyperpriorModel):
     are coded one at a time in raster order (all channels of a position together), so
     decoding is serial.
 
-    ``layout``: ``nc`` (ReLU, the hyper-synthesis widths of the mean-scale model's ``nc``) or
-    ``mbt2018`` (CompressAI's ``mbt2018``: leaky ReLU throughout, widths N, M, 3M/2, 2M)."""
+    ``layout``: ``nc`` (ReLU, the hyper-synthesis widths of the mean-scale model's ``nc``),
+    ``mbt2018`` (CompressAI's ``mbt2018``: leaky ReLU throughout, widths N, M, 3M/2, 2M) or
+    ``cheng2020`` (CompressAI's ``cheng2020-anchor``: 3x3 hyper transforms with sub-pixel
+    upsampling; use it with the ``cheng2020`` transform)."""
 
     name = "joint-autoregressive"
     KERNEL = 5
-    LAYOUTS = ("nc", "mbt2018")
+    LAYOUTS = ("nc", "mbt2018", "cheng2020")
 
     def __init__(self, hyper_channels: int = 64, layout: str = "nc", centred_z: bool = False,
                  z_filters: tuple[int, ...] = (3, 3, 3)):

@@ -11,6 +11,13 @@ def nc_register_probability_models():
 
 
 @hookimpl
+def nc_register_transforms():
+    from nc_hyperprior.transforms import TRANSFORMS
+
+    return TRANSFORMS
+
+
+@hookimpl
 def nc_register_codecs():
     from nc_hyperprior.codec import CODECS
 
