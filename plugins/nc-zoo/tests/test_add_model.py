@@ -74,6 +74,16 @@ def test_a_ladder_becomes_a_zoo_model_measured_as_shipped(point, tmp_path):
     for rung in range(3):
         at = codec.with_quality(rung)
         assert np.array_equal(at.decompress(at.compress(image)), at.reconstruct(image))
+    assert zoo["bd_rate"]["kodak"] == {}  # no baselines measured, none given
+    anchors = tmp_path / "baselines.json"  # a run's baselines on the same images: BD-rates without re-measuring
+    anchors.write_text(json.dumps([{"name": "jpeg", "kind": "baseline", "bpp": [0.01, 0.1, 1.0, 10.0, 100.0],
+                                    "psnr-rgb": [0.5, 5.0, 15.0, 40.0, 80.0]}]))
+    again = subprocess.run([sys.executable, str(TOOL), str(point), "tiny", "--summary", "a test ladder", "--command",
+                            "nc run p.yaml", "--anchors", str(anchors), "--into", str(tmp_path), "--replace"],
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    zoo = json.loads((folder / "zoo.json").read_text())
+    assert isinstance(zoo["bd_rate"]["kodak"]["jpeg"]["psnr"], float)
     refused = _add(point, tmp_path)
     assert refused.returncode != 0 and "exists (use --replace)" in refused.stderr
     assert json.loads((folder / "zoo.json").read_text()) == zoo

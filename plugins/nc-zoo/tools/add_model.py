@@ -1,7 +1,7 @@
 """Make a trained run point a shipped zoo model: ``src/nc_zoo/models/NAME/``.
 
     python plugins/nc-zoo/tools/add_model.py RUN_POINT NAME --summary TEXT --command "nc run ..." \
-        [--data ../shared/data/kodak] [--no-baselines] [--into FOLDER] [--replace]
+        [--data ../shared/data/kodak] [--no-baselines | --anchors BASELINES_JSON] [--into FOLDER] [--replace]
 
 1. The weights are rounded to fp16 (parameters only: coding tables and other buffers keep
    their precision), the coding tables are rebuilt from the rounded weights, and the model is
@@ -12,7 +12,8 @@
    unless ``--no-baselines``) by ``nc run`` in a subprocess, as a user would run it.
 3. ``zoo.json`` gets the summary, the command that trained it, its training budget, and the
    measured results (lists, one entry per rung, for a ladder) with BD-rates against the
-   baselines.
+   baselines (or against the curves of ``--anchors``, a run's ``baselines.json`` on the same
+   images, instead of measuring them again).
 
 Nothing is left behind on failure: the folder is written beside its destination and renamed
 at the end.
@@ -68,8 +69,9 @@ def evaluation_pipeline(point: Path, model: Path, data: str | None, baselines: b
     return cfg
 
 
-def measure(point: Path, model: Path, data: str | None, baselines: bool) -> dict:
-    """``nc run`` of the evaluation pipeline: the results (lists for a ladder) and BD-rates."""
+def measure(point: Path, model: Path, data: str | None, baselines: bool, anchors: Path | None = None) -> dict:
+    """``nc run`` of the evaluation pipeline: the results (lists for a ladder) and BD-rates
+    (against the measured baselines, or the curves in ``anchors``)."""
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = Path(tmp) / "evaluate.yaml"
         pipeline.write_text(yaml.safe_dump(evaluation_pipeline(point, model, data, baselines), sort_keys=False))
@@ -80,9 +82,10 @@ def measure(point: Path, model: Path, data: str | None, baselines: bool) -> dict
         results = {k.removesuffix("-rgb"): [float(v) for v in curve[k]] for k in keys}
         if len(results["bpp"]) == 1:
             results = {k: v[0] for k, v in results.items()}
-        anchors = json.loads((run / "baselines.json").read_text()) if (run / "baselines.json").exists() else []
+        measured = run / "baselines.json"
+        curves = json.loads((anchors or measured).read_text()) if (anchors or measured).exists() else []
         bd = {row["anchor"]: {"psnr": row["bd_rate_psnr"], "ms-ssim": row["bd_rate_ms_ssim"]}
-              for row in bd_table([curve, *anchors])} if anchors and isinstance(results["bpp"], list) else {}
+              for row in bd_table([curve, *curves])} if curves and isinstance(results["bpp"], list) else {}
         images = len(json.loads((run / "results.json").read_text()).get("per_image", [])) or None
     return {"results": results, "bd_rate": bd, "images": images}
 
@@ -95,6 +98,8 @@ def main() -> None:
     parser.add_argument("--command", required=True, help="the command that trained it")
     parser.add_argument("--data", help="the test images' folder (default: the run's data.test path)")
     parser.add_argument("--no-baselines", action="store_true", help="measure the model alone")
+    parser.add_argument("--anchors", type=Path, help="a baselines.json on the same images: BD-rates against its "
+                                                     "curves (implies --no-baselines)")
     parser.add_argument("--into", type=Path, default=MODELS, help=f"the zoo folder (default: {MODELS})")
     parser.add_argument("--replace", action="store_true", help="replace a model of that name")
     args = parser.parse_args()
@@ -112,7 +117,7 @@ def main() -> None:
         shutil.copyfile(args.point / PIPELINE_FILE, staging / PIPELINE_FILE)
         if load_model(staging) is None or weights_hash(load_model(staging)) != weights_hash(codec):
             raise SystemExit("the saved model does not load to the rounded weights (an nc bug)")
-        measured = measure(args.point, staging, args.data, not args.no_baselines)
+        measured = measure(args.point, staging, args.data, not (args.no_baselines or args.anchors), args.anchors)
         budget = {k: training[k] for k in ("steps", "train_seconds", "train_cpu_seconds", "device", "threads")
                   if k in training}
         zoo = {"summary": args.summary, "command": args.command, "budget": budget,
