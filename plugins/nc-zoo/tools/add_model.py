@@ -86,7 +86,8 @@ def measure(point: Path, model: Path, data: str | None, baselines: bool, anchors
         curves = json.loads((anchors or measured).read_text()) if (anchors or measured).exists() else []
         bd = {row["anchor"]: {"psnr": row["bd_rate_psnr"], "ms-ssim": row["bd_rate_ms_ssim"]}
               for row in bd_table([curve, *curves])} if curves and isinstance(results["bpp"], list) else {}
-        images = len(json.loads((run / "results.json").read_text()).get("per_image", [])) or None
+        rows = [json.loads(f.read_text()).get("per_image", []) for f in sorted(run.glob("results*.json"))]
+        images = max(map(len, rows), default=0) or None
     return {"results": results, "bd_rate": bd, "images": images}
 
 
@@ -118,7 +119,7 @@ def main() -> None:
         if load_model(staging) is None or weights_hash(load_model(staging)) != weights_hash(codec):
             raise SystemExit("the saved model does not load to the rounded weights (an nc bug)")
         measured = measure(args.point, staging, args.data, not (args.no_baselines or args.anchors), args.anchors)
-        budget = {k: training[k] for k in ("steps", "train_seconds", "train_cpu_seconds", "device", "threads")
+        budget = {k: training[k] for k in ("steps", "train_seconds", "train_cpu_seconds", "precision", "device", "threads")
                   if k in training}
         zoo = {"summary": args.summary, "command": args.command, "budget": budget,
                "results": {"kodak": measured["results"]}, "bd_rate": {"kodak": measured["bd_rate"]},
