@@ -74,14 +74,14 @@ def test_compress_with_a_zoo_model_and_decompress_finding_it_by_hash(zoo, tmp_pa
 
 def test_an_unknown_zoo_name_lists_the_installed_ones(zoo, tmp_path, tiny_image):
     code, _, err = run_nc("compress", "--model", "zoo:tiny-mssim", tiny_image, "-o", tmp_path / "x.nc")
-    assert code == 2 and "zoo:tiny-mssim: no such zoo model (installed: tiny-mse)" in err
+    assert code == 2 and "zoo:tiny-mssim: no such zoo model (installed: " in err and "tiny-mse" in err
     assert not (tmp_path / "x.nc").exists()
 
 
 def test_nc_zoo_lists_models_with_their_recorded_rates(zoo):
     code, out, _ = run_nc("zoo")
     assert code == 0 and "zoo:tiny-mse" in out and "Kodak 1.250 bpp, 30.50 dB" in out and "a test model" in out
-    (row,) = json.loads(run_nc("zoo", "--json")[1])
+    (row,) = [r for r in json.loads(run_nc("zoo", "--json")[1]) if r["name"] == "tiny-mse"]
     weights = json.loads((zoo / "model.json").read_text())["weights"]
     assert row["name"] == "tiny-mse" and row["weights"] == weights and row["folder"] == str(zoo)
 
