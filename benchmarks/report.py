@@ -89,6 +89,8 @@ def _lmbdas(run: str) -> list:
     sweep = config.get("sweep") or {}
     if "train.loss.lmbda" in sweep:
         return sweep["train.loss.lmbda"]
+    if config["codec"].get("ladder"):  # one variable-rate model: a point per rung, in rate order
+        return config["codec"]["ladder"]
     return [config["train"]["loss"]["lmbda"]]
 
 
