@@ -558,6 +558,9 @@ class Baseline(Codec):
     lossless: ClassVar[bool] = False
     #: a video baseline codes frame sequences (a video codec's pipeline takes only these)
     video: ClassVar[bool] = False
+    #: its curve's kind in results: ``baseline`` (an anchor every nc curve is compared with) or
+    #: ``nc`` (another trained nc model: compared with the anchors itself, in the same tables)
+    curve_kind: ClassVar[str] = "baseline"
 
     def __init__(self, quality: int):
         self.quality = quality

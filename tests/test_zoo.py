@@ -119,14 +119,14 @@ def test_a_zoo_model_is_a_reference_curve_beside_the_pipeline_s_own(zoo, tmp_pat
     from nc_core.models import load_model
     from nc_core.pipeline import build
 
-    text = tiny_pipeline_text + "  baselines: [{use: nc-model, model: 'zoo:tiny-mse', qualities: [0]}]\n"
+    text = tiny_pipeline_text + "  baselines: [{use: jpeg, qualities: [10, 50, 90]}, {use: nc-model, model: 'zoo:tiny-mse', qualities: [0]}]\n"
     (tmp_path / "p.yaml").write_text(text)
     code, _, err = run_nc("run", tmp_path / "p.yaml", "--out", tmp_path / "runs", "--quiet")
     assert code == 0, err
     (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
-    (curve,) = json.loads((run_dir / "baselines.json").read_text())
-    assert curve["name"] == "nc zoo:tiny-mse" and curve["labels"] == ["q=0"]
-    assert "nc zoo:tiny-mse" in (run_dir / "report.md").read_text()
+    _, curve = json.loads((run_dir / "baselines.json").read_text())
+    assert curve["name"] == "nc zoo:tiny-mse" and curve["labels"] == ["q=0"] and curve["kind"] == "nc"
+    assert "| nc zoo:tiny-mse | jpeg |" in (run_dir / "report.md").read_text()  # compared with JPEG, not an anchor
     _, image = next(iter(build({"use": "samples", "split": "test"}, "dataset").images()))
     nbytes = len(load_model(zoo).compress(image))
     assert curve["bpp"] == [pytest.approx(8 * nbytes / (image.shape[0] * image.shape[1]))]

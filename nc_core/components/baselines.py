@@ -258,6 +258,7 @@ class TrainedModel(Baseline):
 
     name = "nc-model"
     qualities = (0,)
+    curve_kind = "nc"  # compared with the classical baselines like the pipeline's own curve
 
     def __init__(self, quality: int, model: str):
         from nc_core.models import model_dir

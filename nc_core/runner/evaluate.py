@@ -156,7 +156,7 @@ def baseline_sequences_curve(baselines: Sequence[Baseline], sequences, metrics: 
         rows = distributed.map_items(lambda item, b=baseline: evaluate_baseline_sequence(b, *item, metrics), sequences)
         mean = mean_point([{k: v for k, v in r.items() if k not in ("sequence", "frames")} for r in rows])
         points.append(mean | {"per_sequence": rows})
-    return as_curve(baselines[0].label, "baseline", points, labels=[f"q={b.quality}" for b in baselines])
+    return as_curve(baselines[0].label, baselines[0].curve_kind, points, labels=[f"q={b.quality}" for b in baselines])
 
 
 def _point(rows: list[dict], metrics: Sequence[Metric], pairs: list | None) -> dict[str, float]:
@@ -202,7 +202,7 @@ def as_curve(name: str, kind: str, points: Sequence[dict], labels: Sequence[str]
 def baseline_curve(codecs: Sequence[Baseline], images, metrics) -> dict:
     """One R-D curve from one baseline at several qualities: mean points, sorted by rate."""
     points = [baseline_point(codec, images, metrics) for codec in codecs]
-    return as_curve(codecs[0].label, "baseline", points, labels=[f"q={c.quality}" for c in codecs])
+    return as_curve(codecs[0].label, codecs[0].curve_kind, points, labels=[f"q={c.quality}" for c in codecs])
 
 
 # ------------------------------------------------------------------------------ lossless
