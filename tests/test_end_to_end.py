@@ -269,10 +269,22 @@ def test_bf16_training_trains_under_autocast_and_codes_exactly(tmp_path, tiny_pi
     assert json.loads((run_dir / "results.json").read_text())["per_image"][0]["bytes"] > 0
 
 
+def test_bf16_training_with_an_ms_ssim_distortion(tmp_path, tiny_pipeline_text):
+    """The distortion is measured in float32 whatever precision the codec ran in (MS-SSIM's
+    window follows its first input's dtype: a bf16 reconstruction against float32 originals
+    failed)."""
+    text = tiny_pipeline_text.replace("  steps: 3", "  steps: 2\n  precision: bf16")
+    text = text.replace("{use: rate-distortion, distortion: mse, lmbda: 0.01}", "{use: rate-distortion, distortion: ms-ssim, lmbda: 5.0}")
+    assert "ms-ssim, lmbda: 5.0" in text
+    (tmp_path / "tiny.yaml").write_text(text)
+    assert main(["run", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "runs"), "--quiet"]) == 0
+
+
 @pytest.mark.slow
 @pytest.mark.cuda
 def test_training_on_cuda_then_coding_on_cpu(tmp_path, tiny_pipeline_text):
-    """device: cuda trains on the GPU; evaluation and coding run on the CPU, bit-exact."""
+    """device: cuda trains and evaluates on the GPU; the files decode on the CPU (coding itself,
+    the entropy model and the coder, runs on the host)."""
     import torch
 
     if not torch.cuda.is_available():

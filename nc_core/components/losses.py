@@ -32,7 +32,8 @@ class RateDistortion(Loss):
 
     def __call__(self, x, output, codec: LearnedCodec):
         # a batch of clips (N x T x 3 x H x W, a video codec's) counts every frame's pixels
-        x, x_hat = x.reshape(-1, *x.shape[-3:]), output["x_hat"].reshape(-1, *x.shape[-3:])
+        # in float32 whatever precision the codec ran in (train.precision: bf16)
+        x, x_hat = x.reshape(-1, *x.shape[-3:]).float(), output["x_hat"].reshape(-1, *x.shape[-3:]).float()
         n, _, h, w = x.shape
         bpp = losses.rate_bits(output["likelihoods"]) / (n * h * w)
         dist = self.distortion.distortion(x, x_hat)

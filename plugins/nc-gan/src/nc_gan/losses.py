@@ -103,7 +103,7 @@ class RateDistortionPerception(Loss, nn.Module):
         n, _, h, w = x.shape
         fake, beta = self._fake(x, output, codec)
         bpp = losses.rate_bits(output["likelihoods"]) / (n * h * w)
-        dist = self.distortion.distortion(x, fake)
+        dist = self.distortion.distortion(x.float(), fake.float())  # float32 under train.precision: bf16 too
         y_hat = output["y_hat"].detach()
         *hidden, logits = self.discriminator.features(fake, y_hat)
         adv = torch.stack([self.g_loss(logits[i]) for i in range(n)])
@@ -118,7 +118,7 @@ class RateDistortionPerception(Loss, nn.Module):
             loss = loss + self.feature_matching * fm
             logs["feature_matching"] = fm.item()
         if self.perceptual is not None:
-            perceptual = self.perceptual.distortion(x, fake)
+            perceptual = self.perceptual.distortion(x.float(), fake.float())
             loss = loss + self.perceptual_weight * perceptual
             logs[self.perceptual.name] = perceptual.item()
         logs["loss"] = loss.item()
