@@ -41,7 +41,9 @@ def evaluate_codec(codec: LearnedCodec, images: Iterable[tuple[str, np.ndarray]]
     """Per-image rows: metrics on the decoded image, sizes, ideal bits and timings; ``keep``
     (a list) receives each ``(original, decoded)`` pair, for the set metrics. The codec runs on
     ``device`` (default: where its weights are); its files do not depend on it."""
-    codec.to(device).eval() if device is not None else codec.eval()
+    if device is not None:
+        codec.to(device)
+    codec.eval()
 
     def one(item):
         name, image = item
@@ -93,7 +95,9 @@ def evaluate_sequence(codec: VideoCodec, name: str, frames: Iterable[np.ndarray]
     sequence). The row: the per-frame metrics' means over frames, the file's bytes and bpp,
     timings per frame, and ``per_frame`` (bytes, intra, metrics of each frame). The codec runs
     on ``device`` (default: where its weights are), as :func:`evaluate_codec`."""
-    codec.to(device).eval() if device is not None else codec.eval()
+    if device is not None:
+        codec.to(device)
+    codec.eval()
     per_frame, digests, pixels = [], [], [0]
 
     def coded(frame, reconstruction, nbytes):

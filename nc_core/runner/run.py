@@ -492,7 +492,7 @@ class Runner:
         results_path = out / RESULTS
         if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
             if any(out.glob(RUNG_RESULTS.format("*"))):  # a ladder's: results.json may hold the curve
-                results_path = out / RUNG_RESULTS.format(models.load_model(sub).quality)
+                results_path = out / RUNG_RESULTS.format(models.build_codec(cfg).quality)
             self.log(f"{label}: already finished, reusing {results_path}")
             budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
             refinement = self._evaluate_refined(cfg, suffix, sub, out, data, metrics)
@@ -516,21 +516,22 @@ class Runner:
         if not isinstance(kind, Lossy):
             return []
         sub, out = self.run_dir / suffix, self.out_dir / suffix
-        codec = models.load_model(sub)
-        if not isinstance(codec, LearnedCodec) or codec.qualities < 2:  # (a video codec has no ladder)
+        shape = models.build_codec(cfg)  # the ladder is in the configuration: no weights read for it
+        if not isinstance(shape, LearnedCodec) or shape.qualities < 2:  # (a video codec has no ladder)
             return []
-        own = out / RUNG_RESULTS.format(codec.quality)  # the point's own file, kept beside its rungs' files
+        own = out / RUNG_RESULTS.format(shape.quality)  # the point's own file, kept beside its rungs' files
         if not own.exists():
             atomic_write(own, (out / RESULTS).read_text())
-        points = []
-        for k in range(codec.qualities):
-            if k == codec.quality:
+        points, codec = [], None
+        for k in range(shape.qualities):
+            if k == shape.quality:
                 continue  # the point itself
             label = " ".join(filter(None, (suffix, f"quality={k}")))
             path = out / RUNG_RESULTS.format(k)
             if self.resume and path.exists():
                 result = kind.reuse(json.loads(path.read_text()))
             else:
+                codec = codec or models.load_model(sub)  # the weights, once, only if a rung is coded
                 result = kind.evaluate(self, codec.with_quality(k), cfg, label, data, metrics, path, {})
             points.append(Point(label, result, {}, rung_of=point.label))
         return points

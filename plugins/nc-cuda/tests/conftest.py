@@ -1,11 +1,12 @@
-"""Shared by the nc-cuda tests: the scalar reference encoder (a fixture, since test modules
-are imported without their folder on sys.path)."""
+"""Shared by the nc-cuda tests (as fixtures, since test modules are imported without their
+folder on sys.path): the scalar reference encoder, and a test image with structure and noise."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -15,3 +16,14 @@ def reference():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def make_image():
+    """``make_image(h, w, seed=0)``: a uint8 RGB image of waves plus noise."""
+    def image(h, w, seed=0):
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = 128 + 100 * np.sin(xx[..., None] / 7.0 + np.arange(3)) * np.cos(yy[..., None] / 5.0)
+        return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+    return image

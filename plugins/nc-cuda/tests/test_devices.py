@@ -17,13 +17,6 @@ from nc_hyperprior.testing import MODELS, make_codec
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
 
-def _image(h, w, seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = 128 + 100 * np.sin(xx[..., None] / 7.0 + np.arange(3)) * np.cos(yy[..., None] / 5.0)
-    return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
-
-
 def test_a_cpu_module_is_its_own_host_copy():
     codec = make_codec("mean-scale-hyperprior")
     assert host_copy(codec.entropy) is codec.entropy
@@ -32,8 +25,8 @@ def test_a_cpu_module_is_its_own_host_copy():
 
 @needs_cuda
 @pytest.mark.parametrize("model", MODELS)
-def test_gpu_and_cpu_codecs_write_the_same_file_and_read_each_others(model):
-    image = _image(64, 96)
+def test_gpu_and_cpu_codecs_write_the_same_file_and_read_each_others(model, make_image):
+    image = make_image(64, 96)
     cpu = make_codec(model)
     gpu = make_codec(model).to("cuda")
     assert gpu.device.type == "cuda" and module_device(host_copy(gpu.entropy)).type == "cpu"
@@ -46,8 +39,8 @@ def test_gpu_and_cpu_codecs_write_the_same_file_and_read_each_others(model):
 
 
 @needs_cuda
-def test_the_exact_synthesis_gives_the_same_pixels_on_gpu_and_cpu():
-    image = _image(64, 96)
+def test_the_exact_synthesis_gives_the_same_pixels_on_gpu_and_cpu(make_image):
+    image = make_image(64, 96)
     cpu, gpu = make_codec("mean-scale-hyperprior"), make_codec("mean-scale-hyperprior").to("cuda")
     cpu.exact_synthesis = gpu.exact_synthesis = True
     data = cpu.compress(image)
@@ -68,8 +61,8 @@ def test_the_host_copy_follows_the_weights():
 
 
 @needs_cuda
-def test_evaluation_on_the_gpu_gives_the_cpus_rates():
-    images = [("a", _image(64, 96, 1)), ("b", _image(48, 80, 2))]
+def test_evaluation_on_the_gpu_gives_the_cpus_rates(make_image):
+    images = [("a", make_image(64, 96, 1)), ("b", make_image(48, 80, 2))]
     rows_cpu = evaluate_codec(make_codec("joint-autoregressive"), images, [], device="cpu")
     rows_gpu = evaluate_codec(make_codec("joint-autoregressive"), images, [], device="cuda")
     assert [r["bytes"] for r in rows_gpu] == [r["bytes"] for r in rows_cpu]

@@ -11,17 +11,10 @@ from nc_core.pipeline import build
 from nc_hyperprior.testing import MODELS, make_codec
 
 
-def _image(h, w, seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = 128 + 100 * np.sin(xx[..., None] / 7.0 + np.arange(3)) * np.cos(yy[..., None] / 5.0)
-    return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
-
-
 @pytest.mark.parametrize("model", MODELS)
-def test_every_hyperprior_model_round_trips_with_cuda_rans(model):
+def test_every_hyperprior_model_round_trips_with_cuda_rans(model, make_image):
     codec = make_codec(model, "cuda-rans")
-    image = _image(45, 70)
+    image = make_image(45, 70)
     data = codec.compress(image)
     assert np.array_equal(codec.decompress(data), codec.reconstruct(image))
     payload = codec.encode(image)
@@ -36,8 +29,8 @@ def test_cuda_rans_is_buildable_from_yaml_parameters():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_a_file_coded_on_the_gpu_decodes_on_the_cpu():
-    image = _image(64, 96)
+def test_a_file_coded_on_the_gpu_decodes_on_the_cpu(make_image):
+    image = make_image(64, 96)
     cpu = make_codec("mean-scale-hyperprior", "cuda-rans")
     gpu = make_codec("mean-scale-hyperprior", "cuda-rans")
     gpu.coder = build({"use": "cuda-rans", "device": "cuda"}, "coder")

@@ -33,11 +33,9 @@ import torch
 import yaml
 
 from nc_core.container import weights_hash
-from nc_core.models import MODEL, MODEL_INFO, PIPELINE_FILE, load_model
+from nc_core.models import MODEL, MODEL_INFO, PIPELINE_FILE, ZOO_INFO, load_model
 from nc_core.results import bd_table, load_results_json
-
-ZOO_INFO = "zoo.json"
-MODELS = Path(__file__).resolve().parents[1] / "src" / "nc_zoo" / "models"
+from nc_zoo.plugin import MODELS
 
 
 def rounded_model(point: Path):
@@ -116,7 +114,7 @@ def main() -> None:
         (staging / MODEL_INFO).write_text(json.dumps(
             {"codec": codec.name, "weights": weights_hash(codec).hex(), "training": training}, indent=2) + "\n")
         shutil.copyfile(args.point / PIPELINE_FILE, staging / PIPELINE_FILE)
-        if load_model(staging) is None or weights_hash(load_model(staging)) != weights_hash(codec):
+        if weights_hash(load_model(staging)) != weights_hash(codec):
             raise SystemExit("the saved model does not load to the rounded weights (an nc bug)")
         measured = measure(args.point, staging, args.data, not (args.no_baselines or args.anchors), args.anchors)
         budget = {k: training[k] for k in ("steps", "train_seconds", "train_cpu_seconds", "precision", "device", "threads")
