@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -63,22 +64,47 @@ def _mismatch(exc: RuntimeError) -> str:
     return first + (f"; and {len(reasons) - 1} more" if len(reasons) > 1 else "")
 
 
-def load_state(codec, path: str | Path, what: str | None = None, assign: bool = False):
+def load_state(codec, path: str | Path, what: str | None = None, assign: bool = False,
+               only: Sequence[str] | None = None):
     """Load the state dict at ``path`` into ``codec``. A file made for another codec (other
     shapes, other keys) is a :class:`UserError` naming ``what`` (default: the path) and the
     first difference, e.g. ``runs/x/model.pt does not fit the pipeline's codec (size mismatch
     for transform.g_a.0.weight: the file has [32, 3, 5, 5], the codec [64, 3, 5, 5])``.
     Floating-point tensors saved in another precision (a zoo's half-precision weights) are
-    cast to the codec's."""
+    cast to the codec's.
+
+    ``only`` (state-dict key prefixes such as ``transform`` or ``entropy.h_s``) loads those
+    parts alone and leaves the rest as they are: a new entropy model on trained transforms.
+    Each part must exist in the file and in the codec, with the same keys."""
     state = load_weights(path)
     own = codec.state_dict()
+    if only is not None:
+        state = _parts(state, own, only, what or str(path))
     state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() and own[k].is_floating_point() else v
              for k, v in state.items()}
     try:
-        codec.load_state_dict(state, assign=assign)
+        codec.load_state_dict(state, assign=assign, strict=only is None)
     except RuntimeError as exc:
         raise UserError(f"{what or path} does not fit the pipeline's codec ({_mismatch(exc)})") from None
     return codec
+
+
+def _parts(state: dict, own: dict, only: Sequence[str], what: str) -> dict:
+    """The entries of ``state`` under the prefixes ``only``, checked against the codec's ``own``."""
+    def under(key, prefix):
+        return key == prefix or key.startswith(prefix + ".")
+
+    for prefix in only:
+        theirs = {k for k in state if under(k, prefix)}
+        ours = {k for k in own if under(k, prefix)}
+        if not theirs or not ours:
+            where = "the file" if not theirs else "the pipeline's codec"
+            raise UserError(f"{what}: init_only: {prefix!r} names no parameters in {where}")
+        if theirs != ours:
+            key = sorted(theirs ^ ours)[0]
+            side = "the file" if key in theirs else "the pipeline's codec"
+            raise UserError(f"{what} does not fit the pipeline's codec ({prefix!r}: {key} is only in {side})")
+    return {k: v for k, v in state.items() if any(under(k, p) for p in only)}
 
 
 def build_codec(config: dict):

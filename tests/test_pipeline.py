@@ -330,7 +330,7 @@ def test_many_problems_reported_at_once_with_locations(tmp_path):
     """
     assert problems(tmp_path, text) == [
         "P:2:7: seed: expected int, got str 'abc'",
-        "P:3:1: devise: unknown key 'devise'; did you mean 'device'? valid keys: name, seed, device, data, codec, init, train, evaluate, sweep",
+        "P:3:1: devise: unknown key 'devise'; did you mean 'device'? valid keys: name, seed, device, data, codec, init, init_only, train, evaluate, sweep",
         "P:4:1: data: missing required key 'train' (the pipeline has a train section)",
         "P:5:31: data.test.split: expected one of train, test, got str 'tset'; did you mean 'test'?",
         "P:6:1: codec: missing required key 'prior' for codec 'transform-coding'",

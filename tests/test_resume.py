@@ -332,3 +332,39 @@ def test_the_quickstart_is_a_warm_started_sweep_of_three_rates():
     runs = pipeline.runs()
     assert len(runs) >= 3 and pipeline.config["train"]["warm_start"]
     assert len({cfg["train"]["loss"]["lmbda"] for _, cfg in runs}) == len(runs)
+
+
+def test_init_only_takes_the_named_parts_and_leaves_the_rest_fresh(swept, tmp_path, tiny_pipeline_text):
+    """A new prior on trained transforms: ``init_only: [transform]`` loads the transform and
+    leaves the prior where the seed put it; a part the file lacks is one line, before training."""
+    import torch
+
+    from nc_core import models
+
+    source = swept["run_dir"] / "lmbda=0.05"
+    trained = models.load_weights(source / "model.pt")
+    pipeline = tmp_path / "part.yaml"
+    pipeline.write_text(tiny_pipeline_text.replace("  steps: 3\n", "  steps: 1\n")
+                        + f"init: {source}\ninit_only: [transform]\n")
+    code, stdout, err = run_nc("run", pipeline, "--out", tmp_path / "runs", "--set", "train.optimizer.lr=1e-12")
+    assert code == 0, err
+    assert "(transform)" in stdout
+    (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
+    got = models.load_weights(run_dir / "model.pt")
+    config = load_pipeline(pipeline).config
+    torch.manual_seed(0)  # the pipeline's seed: its initial weights
+    fresh = models.build_codec(config).state_dict()
+    transform = [k for k in got if k.startswith("transform.")]
+    prior = [k for k in got if k.startswith("prior.") and k in fresh and got[k].shape == fresh[k].shape]
+    assert transform and prior
+    assert all(torch.allclose(got[k], trained[k], atol=1e-6) for k in transform)
+    assert all(torch.allclose(got[k], fresh[k], atol=1e-6) for k in prior)
+    assert not all(torch.allclose(trained[k], fresh[k], atol=1e-6) for k in prior)
+
+    for text, message in ((f"init: {source}\ninit_only: [entropy.context]\n",
+                           "init_only: 'entropy.context' names no parameters in the file"),
+                          ("init_only: [transform]\n", "init_only needs init")):
+        pipeline.write_text(tiny_pipeline_text + text)
+        code, _, err = run_nc("run", pipeline, "--out", tmp_path / "refused", "--quiet")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+        assert not (tmp_path / "refused").exists()

@@ -164,6 +164,9 @@ PIPELINE = Map(
         # the codec's weights to start from: a run directory (its model.pt) or a weights file;
         # without `train` they are evaluated as they are
         "init": Field(Str(), OPTIONAL),
+        # load only these parts of init (state-dict key prefixes: transform, entropy.h_s, ...),
+        # the rest starts fresh: a new entropy model warm-started on trained transforms
+        "init_only": Field(ListOf(Str(), min_len=1), OPTIONAL),
         "train": Field(
             Map(
                 {

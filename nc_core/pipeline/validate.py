@@ -281,6 +281,8 @@ class Checker:
         if config.get("init") and isinstance(config.get("train"), dict) and config["train"].get("init"):
             self.report(("train", "init"), "init and train.init are both set: keep init "
                         "(train.init is its older spelling)", key=True)
+        if config.get("init_only") and not (config.get("init") or (config.get("train") or {}).get("init")):
+            self.report(("init_only",), "init_only needs init (the weights to take those parts from)", key=True)
         if "train" in config:
             if isinstance(config.get("data"), dict) and "train" not in config["data"]:
                 self.report(

@@ -577,11 +577,11 @@ class Runner:
         codec = models.build_codec(cfg)
         init = warm or self._init(cfg)
         if cfg.get("train"):
-            budget = self._train(codec, cfg, sub, init, f"{cfg['name']} {suffix}".strip())
+            budget = self._train(codec, cfg, sub, init, f"{cfg['name']} {suffix}".strip(), warm is not None)
             finalize(codec, sub, budget)
         elif init is not None:  # evaluate without training
             weights = init / models.MODEL if init.is_dir() else init
-            models.load_state(codec, weights, what=f"init: {weights}")
+            models.load_state(codec, weights, what=f"init: {weights}", only=cfg.get("init_only"))
             info = weights.parent / models.MODEL_INFO
             final = weights.name == models.MODEL and info.exists()  # a finished model: tables frozen
             budget = {"steps": 0, "train_seconds": 0.0, "init": str(init)}
@@ -624,9 +624,9 @@ class Runner:
             raise UserError(f"init: {init} holds no trained model ({models.MODEL}){hint}")
         if not weights.exists():
             raise UserError(f"init: {init}: no such file")
-        models.load_state(models.build_codec(cfg), weights, what=f"init: {weights}")
+        models.load_state(models.build_codec(cfg), weights, what=f"init: {weights}", only=cfg.get("init_only"))
 
-    def _train(self, codec, cfg: dict, sub: Path, init: Path | None, label: str) -> dict:
+    def _train(self, codec, cfg: dict, sub: Path, init: Path | None, label: str, warm: bool = False) -> dict:
         """Train every stage in turn (``train`` then each of ``train.then``), each from the
         weights the one before left. Every stage but the last is finished in its own
         ``stage<k>/`` (a model of its own, evaluated beside the last) and checkpointed there,
@@ -647,7 +647,8 @@ class Runner:
             where.mkdir(exist_ok=True)
             summary = train(codec, train_data.batches, build(stage["loss"], "loss"), stage, where, seed=cfg["seed"] + k - 1,
                             device=device, resume=self.resume, quiet=self.quiet, log=self.log,
-                            init=init if k == 1 else None, label=name)
+                            init=init if k == 1 else None, init_only=None if warm else cfg.get("init_only"),
+                            label=name)
             summary |= {"device": str(device), "threads": torch.get_num_threads()}
             if k < len(stages):
                 finalize(codec, where, summary)

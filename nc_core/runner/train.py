@@ -41,11 +41,11 @@ def atomic_save(obj, path: Path) -> None:
 
 def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *, seed: int,
           device: torch.device, resume: bool = False, quiet: bool = False, log=print,
-          init: Path | None = None, label: str | None = None) -> dict:
+          init: Path | None = None, init_only=None, label: str | None = None) -> dict:
     """Train ``codec`` in place; returns a summary (steps, wall time, last logged values).
 
-    ``init`` (a weights file or run directory) warm-starts a fresh run; a resumed checkpoint
-    takes precedence. ``label`` names the progress bar (the pipeline's name).
+    ``init`` (a weights file or run directory) warm-starts a fresh run (only the parts named by
+    ``init_only``, when given); a resumed checkpoint takes precedence. ``label`` names the progress bar (the pipeline's name).
     """
     tc = config
     steps, opt_cfg, drop = tc["steps"], tc["optimizer"], tc["lr_drop"]
@@ -87,8 +87,8 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     else:
         torch.manual_seed(distributed.rank_seed(seed))
         if init is not None:
-            load_state(codec, init / MODEL if init.is_dir() else init)
-            log(f"warm start from {init}")
+            load_state(codec, init / MODEL if init.is_dir() else init, only=init_only)
+            log(f"warm start from {init}" + (f" ({', '.join(init_only)})" if init_only else ""))
 
     batch_iter = batches(seed + start)  # deterministic continuation after a resume
     model, frozen = codec, []
