@@ -18,14 +18,17 @@ import torch
 
 from nc_core.errors import UserError
 
-__all__ = ["MODEL", "MODEL_INFO", "PIPELINE_FILE", "ZOO", "ZOO_INFO", "build_codec", "find_model", "load_model",
-           "load_state", "load_weights", "model_dir", "zoo_models"]
+__all__ = ["MODEL", "MODEL_INFO", "PIPELINE_FILE", "ZOO", "ZOO_INFO", "INT8_SCALE", "build_codec", "find_model",
+           "int8_state", "load_model", "load_state", "load_weights", "model_dir", "zoo_models"]
 
 PIPELINE_FILE = "pipeline.yaml"
 MODEL = "model.pt"
 MODEL_INFO = "model.json"
 ZOO = "zoo:"  # `--model zoo:NAME`, `init: zoo:NAME`: a model a plugin ships
 ZOO_INFO = "zoo.json"  # optional, beside a zoo model: summary, command, results
+#: a weights file may store a tensor ``K`` as int8 with its scales in ``K + INT8_SCALE``
+#: (one per slice along dimension 0): ``K = int8 * scale``, in float32 (see :func:`int8_state`)
+INT8_SCALE = ".int8_scale"
 
 
 def load_weights(path: str | Path) -> dict:
@@ -41,7 +44,29 @@ def load_weights(path: str | Path) -> dict:
         raise UserError(f"{path}: not a readable nc weights file ({_first_sentence(exc)})") from None
     if not isinstance(state, dict):
         raise UserError(f"{path}: not a state dict (holds {type(state).__name__})")
+    for key in [k for k in state if k.endswith(INT8_SCALE)]:
+        name, scale = key.removesuffix(INT8_SCALE), state.pop(key)
+        if state.get(name) is None or state[name].dtype != torch.int8 or scale.dim() != state[name].dim():
+            raise UserError(f"{path}: {key} scales no int8 tensor of its shape")
+        state[name] = state[name].float() * scale.float()
     return state
+
+
+def int8_state(state: dict, keys) -> dict:
+    """``state`` with the float tensors named in ``keys`` stored as int8, one symmetric scale
+    (float32) per slice along dimension 0, as :func:`load_weights` reads them back. A zoo ships
+    convolution weights so at a quarter of their float32 size. Returns the state to save;
+    loading it gives ``int8 * scale`` in float32, the same on every machine."""
+    out = dict(state)
+    for key in keys:
+        w = state[key].float()
+        if w.dim() < 2:
+            raise ValueError(f"{key}: int8 storage is for weight tensors (2 or more dimensions)")
+        peak = w.abs().amax(dim=tuple(range(1, w.dim())), keepdim=True)
+        scale = (peak / 127).clamp_min(torch.finfo(torch.float32).tiny)
+        out[key] = torch.round(w / scale).clamp(-127, 127).to(torch.int8)
+        out[key + INT8_SCALE] = scale
+    return out
 
 
 def _first_sentence(exc: Exception) -> str:

@@ -155,3 +155,25 @@ def test_half_precision_weights_load_as_the_codec_s_precision(trained, tmp_path)
     for name, tensor in codec.state_dict().items():
         if tensor.is_floating_point():
             assert torch.equal(tensor, state[name].half().float()), name
+
+
+def test_int8_weights_load_as_int8_times_their_scales(tmp_path):
+    import torch
+
+    from nc_core.errors import UserError
+    from nc_core.models import INT8_SCALE, int8_state, load_weights
+
+    w = torch.randn(4, 3, 5, 5) * torch.tensor([1e-3, 1.0, 30.0, 0.0]).view(4, 1, 1, 1)  # a zero slice too
+    stored = int8_state({"conv.weight": w, "conv.bias": torch.ones(4)}, ["conv.weight"])
+    assert stored["conv.weight"].dtype == torch.int8 and stored["conv.bias"].dtype == torch.float32
+    torch.save(stored, tmp_path / "m.pt")
+    back = load_weights(tmp_path / "m.pt")
+    assert sorted(back) == ["conv.bias", "conv.weight"] and back["conv.weight"].dtype == torch.float32
+    peak = w.abs().amax(dim=(1, 2, 3)).view(4, 1, 1, 1)
+    assert torch.all((back["conv.weight"] - w).abs() <= peak / 254 * 1.0001)  # half a step of each slice's scale
+    assert torch.equal(back["conv.weight"][3], torch.zeros(3, 5, 5))
+    torch.save({"conv.weight": w, "conv.weight" + INT8_SCALE: stored["conv.weight" + INT8_SCALE]}, tmp_path / "bad.pt")
+    with pytest.raises(UserError, match=r"bad.pt: conv.weight.int8_scale scales no int8 tensor"):
+        load_weights(tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="conv.bias: int8 storage is for weight tensors"):
+        int8_state({"conv.bias": torch.ones(4)}, ["conv.bias"])

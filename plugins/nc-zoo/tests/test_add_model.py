@@ -88,3 +88,21 @@ def test_a_ladder_becomes_a_zoo_model_measured_as_shipped(point, tmp_path):
     assert refused.returncode != 0 and "exists (use --replace)" in refused.stderr
     assert json.loads((folder / "zoo.json").read_text()) == zoo
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+@pytest.mark.slow
+def test_int8_weights_ship_smaller_and_load_to_their_hash(point, tmp_path):
+    fp16, int8 = tmp_path / "fp16", tmp_path / "int8"
+    assert _add(point, fp16).returncode == 0
+    done = _add(point, int8, "--weights", "int8")
+    assert done.returncode == 0, done.stderr
+    state = torch.load(int8 / "tiny" / "model.pt", weights_only=True)
+    assert (int8 / "tiny" / "model.pt").stat().st_size < (fp16 / "tiny" / "model.pt").stat().st_size
+    convs = [k for k, v in state.items() if v.dtype == torch.int8]
+    assert convs and all(k.endswith(".weight") and state[k].dim() == 4 for k in convs)
+    codec = load_model(int8 / "tiny")
+    assert json.loads((int8 / "tiny" / "model.json").read_text())["weights"] == weights_hash(codec).hex()
+    assert weights_hash(codec) != weights_hash(load_model(fp16 / "tiny"))
+    assert "int8" in json.loads((int8 / "tiny" / "zoo.json").read_text())["weights"]
+    image = np.random.default_rng(1).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    assert np.array_equal(codec.decompress(codec.compress(image)), codec.reconstruct(image))

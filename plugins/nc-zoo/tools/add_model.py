@@ -1,12 +1,15 @@
 """Make a trained run point a shipped zoo model: ``src/nc_zoo/models/NAME/``.
 
     python plugins/nc-zoo/tools/add_model.py RUN_POINT NAME --summary TEXT --command "nc run ..." \
-        [--data ../shared/data/kodak] [--no-baselines | --anchors BASELINES_JSON] [--into FOLDER] [--replace]
+        [--data ../shared/data/kodak] [--no-baselines | --anchors BASELINES_JSON] [--into FOLDER] [--replace] \
+        [--weights fp16|int8]
 
 1. The weights are rounded to fp16 (parameters only: coding tables and other buffers keep
-   their precision), the coding tables are rebuilt from the rounded weights, and the model is
-   saved with fp16 parameters (about half the size); ``model.json`` records the hash of the
-   weights as they load, so files name this model and nothing else.
+   their precision; ``--weights int8``: convolution weights to int8 with a scale per output
+   slice, ``nc_core.models.int8_state``), the coding tables are rebuilt from the rounded
+   weights, and the model is saved with the rounded parameters (fp16: about half the size of
+   float32, int8 about a quarter); ``model.json`` records the hash of the weights as they load,
+   so files name this model and nothing else.
 2. The model, as it will ship, is evaluated on the test images (the run's pipeline without
    its training, ``init:`` the new folder; every rung of a ladder; the pipeline's baselines
    unless ``--no-baselines``) by ``nc run`` in a subprocess, as a user would run it.
@@ -33,22 +36,32 @@ import torch
 import yaml
 
 from nc_core.container import weights_hash
-from nc_core.models import MODEL, MODEL_INFO, PIPELINE_FILE, ZOO_INFO, load_model
+from nc_core.models import INT8_SCALE, MODEL, MODEL_INFO, PIPELINE_FILE, ZOO_INFO, int8_state, load_model
 from nc_core.results import bd_table, load_results_json
 from nc_zoo.plugin import MODELS
 
 
-def rounded_model(point: Path):
-    """The point's codec with fp16-rounded parameters and tables rebuilt from them, and the
-    state dict to ship (parameters in fp16, buffers as they are)."""
+WEIGHTS = {"fp16": "fp16 parameters, coding tables rebuilt from them",
+           "int8": "int8 convolution weights (a float32 scale per output slice), the other parameters fp16, "
+                   "coding tables rebuilt from them"}
+
+
+def rounded_model(point: Path, weights: str = "fp16"):
+    """The point's codec with parameters rounded as they ship (``fp16``; or ``int8``
+    convolution weights and the rest fp16) and tables rebuilt from them, and the state dict
+    to ship (rounded parameters, buffers as they are)."""
     codec = load_model(point)
     params = dict(codec.named_parameters())
+    convs = [k for k, p in params.items() if weights == "int8" and p.dim() == 4]
     with torch.no_grad():
         for p in params.values():
             p.copy_(p.half().float())
+        stored = int8_state({k: params[k].detach() for k in convs}, convs)
+        for k in convs:
+            params[k].copy_(stored[k].float() * stored[k + INT8_SCALE])  # as load_weights reads it back
     codec.update()
     state = {k: v.half() if k in params and v.is_floating_point() else v for k, v in codec.state_dict().items()}
-    return codec, state
+    return codec, {**state, **stored}
 
 
 def evaluation_pipeline(point: Path, model: Path, data: str | None, baselines: bool) -> dict:
@@ -101,6 +114,8 @@ def main() -> None:
                                                      "curves (implies --no-baselines)")
     parser.add_argument("--into", type=Path, default=MODELS, help=f"the zoo folder (default: {MODELS})")
     parser.add_argument("--replace", action="store_true", help="replace a model of that name")
+    parser.add_argument("--weights", choices=sorted(WEIGHTS), default="fp16",
+                        help="how the parameters ship (default fp16; int8 convolution weights: about half the size)")
     args = parser.parse_args()
     dest = args.into / args.name
     if dest.exists() and not args.replace:
@@ -108,7 +123,7 @@ def main() -> None:
     args.into.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}-", dir=args.into))
     try:
-        codec, state = rounded_model(args.point)
+        codec, state = rounded_model(args.point, args.weights)
         torch.save(state, staging / MODEL)
         training = json.loads((args.point / MODEL_INFO).read_text()).get("training", {})
         (staging / MODEL_INFO).write_text(json.dumps(
@@ -121,7 +136,7 @@ def main() -> None:
                   if k in training}
         zoo = {"summary": args.summary, "command": args.command, "budget": budget,
                "results": {"kodak": measured["results"]}, "bd_rate": {"kodak": measured["bd_rate"]},
-               "images": measured["images"], "weights": "fp16 parameters, coding tables rebuilt from them"}
+               "images": measured["images"], "weights": WEIGHTS[args.weights]}
         (staging / ZOO_INFO).write_text(json.dumps(zoo, indent=2) + "\n")
         if dest.exists():
             shutil.rmtree(dest)
