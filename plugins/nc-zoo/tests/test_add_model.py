@@ -91,11 +91,15 @@ def test_a_ladder_becomes_a_zoo_model_measured_as_shipped(point, tmp_path):
 
 
 @pytest.mark.slow
-def test_int8_weights_ship_smaller_and_load_to_their_hash(point, tmp_path):
+def test_int8_weights_ship_smaller_and_load_to_their_hash_and_a_fine_tune_keeps_its_warm_start(point, tmp_path):
     fp16, int8 = tmp_path / "fp16", tmp_path / "int8"
     assert _add(point, fp16).returncode == 0
-    done = _add(point, int8, "--weights", "int8")
+    refused = _add(point, int8, "--from-zoo", "no-such-model")
+    assert refused.returncode != 0 and "--from-zoo: no zoo model 'no-such-model'" in refused.stderr
+    done = _add(point, int8, "--weights", "int8", "--from-zoo", "mean-scale-mse")  # a fine-tune of a shipped model
     assert done.returncode == 0, done.stderr
+    budget = json.loads((int8 / "tiny" / "zoo.json").read_text())["budget"]
+    assert budget["steps"] == 3 and budget["warm_start"]["zoo"] == "mean-scale-mse" and budget["warm_start"]["steps"]
     state = torch.load(int8 / "tiny" / "model.pt", weights_only=True)
     assert (int8 / "tiny" / "model.pt").stat().st_size < (fp16 / "tiny" / "model.pt").stat().st_size
     convs = [k for k, v in state.items() if v.dtype == torch.int8]

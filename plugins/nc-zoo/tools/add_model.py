@@ -2,7 +2,7 @@
 
     python plugins/nc-zoo/tools/add_model.py RUN_POINT NAME --summary TEXT --command "nc run ..." \
         [--data ../shared/data/kodak] [--no-baselines | --anchors BASELINES_JSON] [--into FOLDER] [--replace] \
-        [--weights fp16|int8]
+        [--weights fp16|int8] [--from-zoo NAME]
 
 1. The weights are rounded to fp16 (parameters only: coding tables and other buffers keep
    their precision; ``--weights int8``: convolution weights to int8 with a scale per output
@@ -13,7 +13,8 @@
 2. The model, as it will ship, is evaluated on the test images (the run's pipeline without
    its training, ``init:`` the new folder; every rung of a ladder; the pipeline's baselines
    unless ``--no-baselines``) by ``nc run`` in a subprocess, as a user would run it.
-3. ``zoo.json`` gets the summary, the command that trained it, its training budget, and the
+3. ``zoo.json`` gets the summary, the command that trained it, its training budget (with
+   ``--from-zoo NAME``, the budget of the zoo model it started from as its warm start), and the
    measured results (lists, one entry per rung, for a ladder) with BD-rates against the
    baselines (or against the curves of ``--anchors``, a run's ``baselines.json`` on the same
    images, instead of measuring them again).
@@ -114,12 +115,16 @@ def main() -> None:
                                                      "curves (implies --no-baselines)")
     parser.add_argument("--into", type=Path, default=MODELS, help=f"the zoo folder (default: {MODELS})")
     parser.add_argument("--replace", action="store_true", help="replace a model of that name")
+    parser.add_argument("--from-zoo", metavar="NAME", help="the zoo model it was trained from (init: zoo:NAME): "
+                                                            "its budget is recorded as the warm start")
     parser.add_argument("--weights", choices=sorted(WEIGHTS), default="fp16",
                         help="how the parameters ship (default fp16; int8 convolution weights: about half the size)")
     args = parser.parse_args()
     dest = args.into / args.name
     if dest.exists() and not args.replace:
         raise SystemExit(f"{dest}: exists (use --replace)")
+    if args.from_zoo and not (MODELS / args.from_zoo / ZOO_INFO).exists():
+        raise SystemExit(f"--from-zoo: no zoo model {args.from_zoo!r} in {MODELS}")
     args.into.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}-", dir=args.into))
     try:
@@ -134,6 +139,9 @@ def main() -> None:
         measured = measure(args.point, staging, args.data, not (args.no_baselines or args.anchors), args.anchors)
         budget = {k: training[k] for k in ("steps", "train_seconds", "train_cpu_seconds", "precision", "device", "threads")
                   if k in training}
+        if args.from_zoo:
+            earlier = json.loads((MODELS / args.from_zoo / ZOO_INFO).read_text())["budget"]
+            budget["warm_start"] = {"zoo": args.from_zoo, **earlier}
         zoo = {"summary": args.summary, "command": args.command, "budget": budget,
                "results": {"kodak": measured["results"]}, "bd_rate": {"kodak": measured["bd_rate"]},
                "images": measured["images"], "weights": WEIGHTS[args.weights]}
