@@ -488,7 +488,9 @@ class Runner:
     def _point(self, kind, cfg: dict, suffix: str, data, metrics, warm: Path | None) -> Point:
         sub = self.run_dir / suffix  # the model's files ("" leaves the run dir itself)
         out = self.out_dir / suffix  # its evaluation files
-        label = suffix or cfg["name"]
+        shape = models.build_codec(cfg)  # a ladder's point is its default rung: labelled as the others are
+        rung = f"quality={shape.quality}" if isinstance(shape, LearnedCodec) and shape.qualities > 1 else None
+        label = " ".join(filter(None, (suffix, rung))) or cfg["name"]
         results_path = out / RESULTS
         if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
             if any(out.glob(RUNG_RESULTS.format("*"))):  # a ladder's: results.json may hold the curve

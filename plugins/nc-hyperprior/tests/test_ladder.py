@@ -196,7 +196,9 @@ evaluate: {{metrics: [bpp, psnr], max_images: 1}}
     curve = json.loads((run / "results.json").read_text())["results"]
     assert len(curve["bpp"]) == len(LADDER) and curve["bpp"] == sorted(curve["bpp"])
     assert sorted(f.name for f in run.glob("results-quality=*.json")) == [f"results-quality={k}.json" for k in range(4)]
-    assert "1 model(s), 4 steps" in (run / "report.md").read_text()
+    report = (run / "report.md").read_text()
+    assert "1 model(s), 4 steps" in report
+    assert all(f"| quality={k} |" in report for k in range(len(LADDER)))  # the default rung labelled as the others
     before = (run / "results.json").read_text()
     assert main(["run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "runs"), "--quiet", "--resume"]) == 0
     assert json.loads((run / "results.json").read_text()) == json.loads(before)  # reused, rung by rung
