@@ -1,5 +1,6 @@
 """Copy a finished run's results (not its weights) into benchmarks/results/NAME, the layout
-benchmarks/report.py reads: the run's own files, and each sweep point's files flattened to
+benchmarks/report.py reads: the run's own files (a run without a sweep: its ``model.json``
+too, the training budget), and each sweep point's files flattened to
 ``model-<point>.json``, ``results-<point>.json``, ``results-refined-<point>.json`` and, for
 its other codings (an earlier training stage, a decoder variant), ``results-<label>-<point>.json``
 and ``model-stage<k>-<point>.json``.
@@ -20,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RUN_FILES = ("pipeline.yaml", "results.json", "baselines.json", "report.md", "rd.png")  # and rd-<sequence>.png
+RUN_FILES = ("pipeline.yaml", "model.json", "results.json", "baselines.json", "report.md", "rd.png")  # and rd-<sequence>.png
 POINT_FILES = {"model.json": "model-{}.json", "results.json": "results-{}.json",
                "results-refined.json": "results-refined-{}.json"}
 

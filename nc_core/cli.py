@@ -344,8 +344,10 @@ def cmd_zoo(args) -> int:
             n = len(kodak["bpp"])
             rate = (f"Kodak {min(kodak['bpp']):.3f}-{max(kodak['bpp']):.3f} bpp, {min(kodak['psnr']):.2f}-"
                     f"{max(kodak['psnr']):.2f} dB ({n} rungs, --quality 0..{n - 1})")
-            jpeg = row.get("bd_rate", {}).get("kodak", {}).get("jpeg", {}).get("psnr")
-            rate += f", BD-rate {jpeg:+.1f} % vs JPEG" if jpeg is not None else ""
+            jpeg = row.get("bd_rate", {}).get("kodak", {}).get("jpeg", {})
+            bd = [f"{jpeg[k]:+.1f} % ({label})" for k, label in (("psnr", "PSNR"), ("ms-ssim", "MS-SSIM"))
+                  if jpeg.get(k) is not None]
+            rate += f", BD-rate vs JPEG {' / '.join(bd)}" if bd else ""
         else:
             rate = f"Kodak {kodak['bpp']:.3f} bpp, {kodak['psnr']:.2f} dB"
         print(f"zoo:{row['name']:<28} {row['codec']:<12} {rate}  {row.get('summary', '')}".rstrip())

@@ -88,10 +88,11 @@ def test_nc_zoo_lists_models_with_their_recorded_rates(zoo):
 
 def test_nc_zoo_lists_a_ladder_by_its_range_of_rates(zoo):
     (zoo / "zoo.json").write_text(json.dumps({"summary": "a ladder", "results": {"kodak": {
-        "bpp": [0.12, 0.4, 1.1], "psnr": [27.0, 31.5, 36.25]}}, "bd_rate": {"kodak": {"jpeg": {"psnr": -38.04}}}}))
+        "bpp": [0.12, 0.4, 1.1], "psnr": [27.0, 31.5, 36.25]}}, "bd_rate": {"kodak": {"jpeg": {"psnr": -38.04, "ms-ssim": -51.26}}}}))
     code, out, _ = run_nc("zoo")
     assert code == 0
-    assert "Kodak 0.120-1.100 bpp, 27.00-36.25 dB (3 rungs, --quality 0..2), BD-rate -38.0 % vs JPEG" in out
+    assert ("Kodak 0.120-1.100 bpp, 27.00-36.25 dB (3 rungs, --quality 0..2), "
+            "BD-rate vs JPEG -38.0 % (PSNR) / -51.3 % (MS-SSIM)") in out
 
 
 def test_a_name_shipped_twice_is_an_error(zoo, restore_registry, tmp_path, tiny_image):
