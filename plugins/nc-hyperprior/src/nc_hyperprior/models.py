@@ -243,9 +243,13 @@ class MeanScaleHyperprior(HyperpriorModel):
 
 
 class JointAutoregressive(HyperpriorModel):
-    """Minnen et al. 2018: hyperprior plus a masked 5x5 spatial context model. Latent positions
-    are coded one at a time in raster order (all channels of a position together), so
-    decoding is serial.
+    """Minnen et al. 2018: hyperprior plus a masked 5x5 spatial context model. Decoding is
+    serial, in wavefronts: position ``(i, j)`` sees only ``(i, j-1)``, ``(i, j-2)`` and the two
+    rows above at ``j-2 .. j+2``, all on earlier fronts ``3i + j``, so every position of one front
+    is decoded together (all channels of a front in one group). A Kodak image's 48 x 32
+    latent takes 144 fronts instead of 1,536 positions; the fixed-point context and entropy
+    parameters are exact in any batching, so the fronts change nothing but the speed and the
+    order of the symbols in the file.
 
     ``layout``: ``nc`` (ReLU, the hyper-synthesis widths of the mean-scale model's ``nc``),
     ``mbt2018`` (CompressAI's ``mbt2018``: leaky ReLU throughout, widths N, M, 3M/2, 2M) or
@@ -278,41 +282,47 @@ class JointAutoregressive(HyperpriorModel):
         return quantizer.for_distortion(y - means) + means, likelihoods
 
     def _serial(self, hyper, step):
-        """Visit positions in raster order; ``step(i, j, scales, means) -> y_hat_fixed`` of that
-        position (``N x M``). Returns the padded fixed-point latent being filled in."""
+        """Visit the wavefronts in order; ``step(rows, cols, scales, means) -> y_hat_fixed`` of
+        the front's positions (parameters ``N x M x 1 x P``, the result ``N x M x P``). Returns
+        the padded fixed-point latent being filled in."""
         n, _, h, w = hyper.shape
         k = self.KERNEL
         pad = k // 2
         (ctx_layer,) = self.context.program()
-        ctx_layer = attrs.evolve(ctx_layer, padding=0)  # applied to one k x k window at a time
+        ctx_layer = attrs.evolve(ctx_layer, padding=0)  # applied to one k x k window per position
         ep = self.entropy_parameters.program()
         y_hat = torch.zeros(n, self.channels, h + 2 * pad, w + 2 * pad, dtype=torch.float64)
-        for i in range(h):
-            for j in range(w):
-                ctx = run_layers([ctx_layer], y_hat[:, :, i:i + k, j:j + k])
-                params = run_layers(ep, torch.cat([hyper[:, :, i:i + 1, j:j + 1], ctx], dim=1))
-                scales, means = params.chunk(2, dim=1)
-                y_hat[:, :, i + pad, j + pad] = step(i, j, scales, means)
+        for front in range(3 * (h - 1) + w):
+            rows = torch.arange(max(0, (front - w + 3) // 3), min(h - 1, front // 3) + 1)
+            if not len(rows):  # a latent narrower than 3 leaves fronts empty
+                continue
+            cols = front - 3 * rows
+            windows = torch.stack([y_hat[:, :, i:i + k, j:j + k] for i, j in zip(rows.tolist(), cols.tolist())], 1)
+            ctx = run_layers([ctx_layer], windows.flatten(0, 1))  # (N * P) x 2M x 1 x 1
+            ctx = ctx.view(n, len(rows), -1).permute(0, 2, 1).unsqueeze(2)
+            params = run_layers(ep, torch.cat([hyper[:, :, rows, cols].unsqueeze(2), ctx], dim=1))
+            scales, means = params.chunk(2, dim=1)
+            y_hat[:, :, rows + pad, cols + pad] = step(rows, cols, scales, means)
         return y_hat[:, :, pad:pad + h, pad:pad + w]
 
     def _encode_y(self, y, z_fixed, quantizer, seed):
         hyper = _crop(self.h_s.exact(z_fixed), *y.shape[-2:])
         groups = [[] for _ in range(y.shape[0])]
 
-        def step(i, j, scales, means):
-            symbols, y_hat = self._quantize(y[:, :, i:i + 1, j:j + 1], means, quantizer, seed)
+        def step(rows, cols, scales, means):
+            symbols, y_hat = self._quantize(y[:, :, rows, cols].unsqueeze(2), means, quantizer, seed)
             for b, group in enumerate(_split_groups(symbols, scales, self)):
                 groups[b].append(group)
-            return y_hat[:, :, 0, 0]
+            return y_hat[:, :, 0]
 
         return from_fixed(self._serial(hyper, step)), groups
 
     def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
         hyper = _crop(self.h_s.exact(z_fixed), *size)
 
-        def step(i, j, scales, means):
+        def step(rows, cols, scales, means):
             symbols = decoder.decode(self._dist(scales))
-            return self._dequantize(symbols, means, quantizer, seed)[:, :, 0, 0]
+            return self._dequantize(symbols, means, quantizer, seed)[:, :, 0]
 
         return from_fixed(self._serial(hyper, step))
 
