@@ -68,7 +68,7 @@ def rounded_model(point: Path, weights: str = "fp16"):
 def evaluation_pipeline(point: Path, model: Path, data: str | None, baselines: bool) -> dict:
     """The run's pipeline evaluating ``model`` without training it."""
     cfg = yaml.safe_load((point / PIPELINE_FILE).read_text())
-    for key in ("train", "sweep"):
+    for key in ("train", "sweep", "init_only"):  # the shipped model is whole
         cfg.pop(key, None)
     cfg["data"].pop("train", None)
     if data:
