@@ -41,7 +41,6 @@ from nc_core.models import INT8_SCALE, MODEL, MODEL_INFO, PIPELINE_FILE, ZOO_INF
 from nc_core.results import bd_table, load_results_json
 from nc_zoo.plugin import MODELS
 
-
 WEIGHTS = {"fp16": "fp16 parameters, coding tables rebuilt from them",
            "int8": "int8 convolution weights (a float32 scale per output slice), the other parameters fp16, "
                    "coding tables rebuilt from them"}
