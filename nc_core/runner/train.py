@@ -45,7 +45,8 @@ def train(codec: LearnedCodec, batches, loss_fn, config: dict, run_dir: Path, *,
     """Train ``codec`` in place; returns a summary (steps, wall time, last logged values).
 
     ``init`` (a weights file or run directory) warm-starts a fresh run (only the parts named by
-    ``init_only``, when given); a resumed checkpoint takes precedence. ``label`` names the progress bar (the pipeline's name).
+    ``init_only``, when given); a resumed checkpoint takes precedence. ``label`` names the
+    progress bar (the pipeline's name).
     """
     tc = config
     steps, opt_cfg, drop = tc["steps"], tc["optimizer"], tc["lr_drop"]

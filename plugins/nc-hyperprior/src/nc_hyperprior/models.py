@@ -246,8 +246,8 @@ class JointAutoregressive(HyperpriorModel):
     """Minnen et al. 2018: hyperprior plus a masked 5x5 spatial context model. Decoding is
     serial, in wavefronts: position ``(i, j)`` sees only ``(i, j-1)``, ``(i, j-2)`` and the two
     rows above at ``j-2 .. j+2``, all on earlier fronts ``3i + j``, so every position of one front
-    is decoded together (all channels of a front in one group). A Kodak image's 48 x 32
-    latent takes 144 fronts instead of 1,536 positions; the fixed-point context and entropy
+    is decoded together (all channels of a front in one group). A landscape Kodak image's
+    32 x 48 latent takes 141 fronts instead of 1,536 positions; the fixed-point context and entropy
     parameters are exact in any batching, so the fronts change nothing but the speed and the
     order of the symbols in the file.
 
