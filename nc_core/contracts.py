@@ -398,6 +398,20 @@ class LearnedCodec(Codec, nn.Module):
         written in the file, so any rung decodes with the same model."""
         raise TypeError(f"codec {self.name!r} has no quality ladder (a codec with `ladder:` has)")
 
+    #: the total down-sampling of :meth:`latents` (0: the codec has no latent space)
+    latent_stride: int = 0
+
+    def latents(self, x: torch.Tensor) -> torch.Tensor:
+        """The continuous latents this codec's encoder quantizes for ``x`` (float ``N x 3 x H x
+        W``, sides multiples of ``latent_stride``) at rung ``quality``: what a video codec can code
+        against a prediction's latents (nc-video). Codecs without such a latent raise TypeError."""
+        raise TypeError(f"codec {self.name!r} has no latent space to code in")
+
+    def latent_synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """The decoder's image (float ``N x 3 x H x W``) of quantized latents ``y_hat`` at rung
+        ``quality``, computed as its decoder computes it (the same on encoder and decoder)."""
+        raise TypeError(f"codec {self.name!r} has no latent space to code in")
+
     def decompress(self, data: bytes) -> np.ndarray:
         return container.unpack_and_decode(self, data, self.decode)
 
@@ -476,6 +490,18 @@ class VideoCodec(Codec, nn.Module):
 
     intra_period: int
     device = property(module_device, doc=_DEVICE_DOC)
+    #: the rung coded at, of ``qualities`` (a video codec on a variable-rate intra codec has several)
+    quality: int = 0
+
+    @property
+    def qualities(self) -> int:
+        """How many rungs this codec's ladder has (1: a fixed-rate codec)."""
+        return 1
+
+    def with_quality(self, quality: int) -> "VideoCodec":
+        """This codec coding at rung ``quality``: a view sharing the weights (see
+        :meth:`LearnedCodec.with_quality`)."""
+        raise TypeError(f"codec {self.name!r} has no quality ladder")
 
     def __init__(self):
         nn.Module.__init__(self)
@@ -501,7 +527,7 @@ class VideoCodec(Codec, nn.Module):
             raise ValueError("no frames to code")
         height, width = first.shape[:2]
         writer = SequenceWriter(stream, self.name, container.codec_digest(self),
-                                [width, height, round(fps * 1000)])
+                                [width, height, round(fps * 1000)] + ([self.quality] if self.qualities > 1 else []))
         encoder = self.sequence_encoder(width, height)
         for k, frame in enumerate(chain([first], frames)):
             if frame.shape != first.shape:
@@ -524,7 +550,12 @@ class VideoCodec(Codec, nn.Module):
                                            f"this model {container.codec_digest(self).hex()})")
         if len(reader.header) < 2 or not all(0 < v <= 1 << 16 for v in reader.header[:2]):
             raise container.ContainerError("corrupt file (frame size)")
-        decoder = self.sequence_decoder(*reader.header[:2])
+        codec = self
+        if self.qualities > 1:  # the rung the encoder coded at
+            if len(reader.header) < 4 or not 0 <= reader.header[3] < self.qualities:
+                raise container.ContainerError(f"corrupt file (no rung of a {self.qualities}-rung ladder)")
+            codec = self.with_quality(reader.header[3])
+        decoder = codec.sequence_decoder(*reader.header[:2])
         for k, intra, payload in reader.frames(start):
             try:
                 frame = decoder.decode(intra, payload)

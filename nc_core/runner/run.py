@@ -48,6 +48,7 @@ RESULTS = "results.json"
 REFINED_RESULTS = "results-refined.json"  # evaluate.refine: refined codec on its image subset
 CODING_RESULTS = "results-{}.json"  # an earlier training stage or a decoder variant (Runner._codings)
 RUNG_RESULTS = "results-quality={}.json"  # another rung of a variable-rate model's ladder (Runner._rungs)
+RUNG_CODING_RESULTS = "results-{}-quality={}.json"  # another coding (CODING_RESULTS) at that rung
 BASELINES = "baselines.json"  # the baseline curves, as plotted
 REPORT, PLOT = "report.md", "rd.png"
 STAGE_DIR = "stage{}"  # a multi-stage model's earlier stages: stage1/, stage2/, ... (the last: the model itself)
@@ -158,7 +159,7 @@ class Lossy:
             have = [p for p in points if label in (p.codings or {})]
             other = as_curve(f"{cfg['name']} {label}", "nc", [p.codings[label] for p in have], [p.label for p in have])
             curves.append(other)
-            if cfg.get("sweep") or not (out / CODING_RESULTS.format(label)).exists():
+            if cfg.get("sweep") or len(have) > 1 or not (out / CODING_RESULTS.format(label)).exists():
                 rows = [{k: other[k][i] for k in other if k not in report.NOT_METRICS}
                         for i in range(len(other["bpp"]))]
                 report.write_results_json(out / CODING_RESULTS.format(label), other["name"],
@@ -489,7 +490,7 @@ class Runner:
         sub = self.run_dir / suffix  # the model's files ("" leaves the run dir itself)
         out = self.out_dir / suffix  # its evaluation files
         shape = models.build_codec(cfg)  # a ladder's point is its default rung: labelled as the others are
-        rung = f"quality={shape.quality}" if isinstance(shape, LearnedCodec) and shape.qualities > 1 else None
+        rung = f"quality={shape.quality}" if _qualities(shape) > 1 else None
         label = " ".join(filter(None, (suffix, rung))) or cfg["name"]
         results_path = out / RESULTS
         if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
@@ -514,28 +515,35 @@ class Runner:
 
     def _rungs(self, kind, cfg: dict, suffix: str, point: Point, data, metrics) -> list[Point]:
         """A variable-rate model's other rungs (``qualities`` > 1): each evaluated into its own
-        ``results-quality=K.json`` and added to the curve as a point of the same model."""
+        ``results-quality=K.json`` and added to the curve as a point of the same model; its other
+        codings (:meth:`_codings`) likewise, into ``results-<label>-quality=K.json``."""
         if not isinstance(kind, Lossy):
             return []
         sub, out = self.run_dir / suffix, self.out_dir / suffix
         shape = models.build_codec(cfg)  # the ladder is in the configuration: no weights read for it
-        if not isinstance(shape, LearnedCodec) or shape.qualities < 2:  # (a video codec has no ladder)
+        if _qualities(shape) < 2:
             return []
-        own = out / RUNG_RESULTS.format(shape.quality)  # the point's own file, kept beside its rungs' files
-        if not own.exists():
-            atomic_write(own, (out / RESULTS).read_text())
+        for own, mine in [(RESULTS, RUNG_RESULTS), *((CODING_RESULTS.format(c), RUNG_CODING_RESULTS.format(c, "{}"))
+                                                     for c in point.codings or {})]:
+            if not (out / mine.format(shape.quality)).exists():  # the point's own files, kept beside its rungs'
+                atomic_write(out / mine.format(shape.quality), (out / own).read_text())
         points, codec = [], None
+
+        def coded(path, make, label, k):
+            if self.resume and path.exists():
+                return kind.reuse(json.loads(path.read_text()))
+            return kind.evaluate(self, make().with_quality(k), cfg, label, data, metrics, path, {})
+
         for k in range(shape.qualities):
             if k == shape.quality:
                 continue  # the point itself
             label = " ".join(filter(None, (suffix, f"quality={k}")))
-            path = out / RUNG_RESULTS.format(k)
-            if self.resume and path.exists():
-                result = kind.reuse(json.loads(path.read_text()))
-            else:
-                codec = codec or models.load_model(sub)  # the weights, once, only if a rung is coded
-                result = kind.evaluate(self, codec.with_quality(k), cfg, label, data, metrics, path, {})
-            points.append(Point(label, result, {}, rung_of=point.label))
+            if codec is None and not (self.resume and (out / RUNG_RESULTS.format(k)).exists()):
+                codec = models.load_model(sub)  # the weights, once, only if a rung is coded
+            result = coded(out / RUNG_RESULTS.format(k), lambda c=codec: c, label, k)
+            codings = {c: coded(out / RUNG_CODING_RESULTS.format(c, k), make, f"{label} {c}", k)
+                       for c, make in self._codings(cfg, sub) if c in (point.codings or {})}
+            points.append(Point(label, result, {}, codings=codings or None, rung_of=point.label))
         return points
 
     def _codings(self, cfg: dict, sub: Path) -> list[tuple[str, object]]:
@@ -558,9 +566,11 @@ class Runner:
         its own ``results-<label>.json``; ``{label: mean point}``."""
         if not isinstance(kind, Lossy):
             return {}  # a lossless model's variants are coded in its own evaluation
-        points = {}
+        points, shape = {}, models.build_codec(cfg)
         for label, make in self._codings(cfg, sub):
             path = out / CODING_RESULTS.format(label)
+            if _qualities(shape) > 1 and (out / RUNG_CODING_RESULTS.format(label, shape.quality)).exists():
+                path = out / RUNG_CODING_RESULTS.format(label, shape.quality)  # results-<label>.json: the curve
             if self.resume and path.exists():
                 points[label] = kind.reuse(json.loads(path.read_text()))
                 continue
@@ -722,3 +732,8 @@ def _resolved_again(path: Path, stored: dict) -> dict:
         return yaml.safe_load(load_pipeline(path, construct=False).to_yaml())
     except PipelineError:
         return stored
+
+
+def _qualities(codec) -> int:
+    """The rungs of a codec's ladder (1: fixed rate; image and video codecs may have one)."""
+    return codec.qualities if isinstance(codec, (LearnedCodec, VideoCodec)) else 1

@@ -113,6 +113,17 @@ class HyperpriorCodec(LearnedCodec):
     def update(self) -> None:
         self.entropy.update()
 
+    @property
+    def latent_stride(self) -> int:
+        return self.transform.stride
+
+    def latents(self, x: torch.Tensor) -> torch.Tensor:
+        """The analysis of ``x`` at rung ``quality`` (its gains applied): what ``encode`` quantizes."""
+        return self._scaled(self.transform.analysis(x), self.quality)
+
+    def latent_synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        return self.synthesize(y_hat, self.quality)
+
     # -- coding -----------------------------------------------------------------------------
     def synthesize(self, y_hat: torch.Tensor, rung: int = 0) -> torch.Tensor:
         """The decoder's image of the decoded latents at ``rung`` (its inverse gains, on the

@@ -71,8 +71,12 @@ class VideoRateDistortion(Loss):
             raise ValueError(f"loss video-rate-distortion needs an intra + P-frame video codec, not {codec.name!r}")
         modules = {"intra": [codec.intra],
                    "motion": [pframe.motion_analysis, pframe.motion_synthesis, pframe.motion_entropy],
-                   "residual": [pframe.residual_analysis, pframe.residual_synthesis, pframe.residual_entropy]}
-        return [p for part in self.parts for m in modules[part] for p in m.parameters()]
+                   "residual": [pframe.residual_analysis, pframe.residual_synthesis, pframe.residual_entropy,
+                                getattr(pframe, "latent_prediction", None)]}
+        missing = [part for part in self.parts if part != "intra" and all(m is None for m in modules[part])]
+        if missing:
+            raise ValueError(f"parts: this codec has no {missing[0]} branch to train (motion: false has no motion)")
+        return [p for part in self.parts for m in modules[part] if m is not None for p in m.parameters()]
 
     def __call__(self, x, output, codec):
         if self.target == "prediction":  # the P-frames' predictions and the motion bits
