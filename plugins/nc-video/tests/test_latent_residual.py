@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,32 @@ def test_the_configuration_is_checked():
         build(SPEC | {"intra_model": "zoo:mean-scale-mse"}, "codec")
     with pytest.raises(PipelineError, match="scale_mediated scales a pixel residual"):
         build(SPEC | {"scale_mediated": True}, "codec")
+
+
+def test_nc_run_evaluates_every_rung_and_every_variant_at_every_rung(tmp_path):
+    rng = np.random.default_rng(5)
+    (tmp_path / "photos").mkdir()
+    write_image(tmp_path / "photos" / "p.png", rng.integers(0, 256, (160, 200, 3), dtype=np.uint8))
+    (tmp_path / "clips").mkdir()
+    base = rng.integers(0, 256, (48, 100, 3), dtype=np.uint8)
+    with FrameWriter(tmp_path / "clips" / "pan.mp4") as writer:
+        for k in range(3):
+            writer.write(np.ascontiguousarray(base[:, 2 * k:2 * k + 64]))
+    spec = {"name": "tiny-latent", "seed": 0, "device": "cpu",
+            "data": {"train": {"use": "camera-motion", "path": str(tmp_path / "photos"), "clip": 2, "patch": 64,
+                               "batch": 2},
+                     "test": {"use": "video-folder", "path": str(tmp_path / "clips")}},
+            "codec": SPEC | {"motion": False},
+            "train": {"loss": {"use": "video-rate-distortion", "distortion": "mse", "lmbda": 0.01,
+                               "parts": ["residual"]}, "steps": 2},
+            "evaluate": {"metrics": ["bpp", "psnr"], "variants": [{"codec.intra_period": 1}]}}
+    (tmp_path / "latent.yaml").write_text(yaml.safe_dump(spec))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["run", str(tmp_path / "latent.yaml"), "--out", str(tmp_path / "runs")]) == 0, err.getvalue()
+    run = next(Path(tmp_path / "runs" / "tiny-latent").iterdir())
+    for k in range(3):
+        assert json.loads((run / f"results-quality={k}.json").read_text())["per_image"][0]["frames"] == 3
+        assert (run / f"results-intra_period=1-quality={k}.json").exists()
+    curve = json.loads((run / "results-intra_period=1.json").read_text())  # the all-intra curve, every rung
+    assert len(curve["results"]["bpp"]) == 3
