@@ -178,8 +178,8 @@ def adaptive(ssf_spec):
 def test_adaptive_intra_codes_a_frame_intra_where_that_is_smaller_and_closer(adaptive, frames, monkeypatch):
     real = adaptive.pframe.encode
 
-    def costly(x, ref, seed):  # a P-frame coder that pays fifty times over and predicts black
-        pairs, _ = real(x, ref, seed)
+    def costly(x, ref, seed, intra=None):  # a P-frame coder that pays fifty times over and predicts black
+        pairs, _ = real(x, ref, seed, intra)
         return pairs * 50, torch.zeros_like(x)
 
     monkeypatch.setattr(adaptive.pframe, "encode", costly)
@@ -188,7 +188,7 @@ def test_adaptive_intra_codes_a_frame_intra_where_that_is_smaller_and_closer(ada
     decoded = list(adaptive.decompress_sequence(io.BytesIO(data), start=5))  # each one a random-access point
     assert all(np.array_equal(a, b) for a, b in zip(decoded, recs[5:]))
 
-    monkeypatch.setattr(adaptive.pframe, "encode", lambda x, ref, seed: ([], x.clone()))  # free and exact
+    monkeypatch.setattr(adaptive.pframe, "encode", lambda x, ref, seed, intra=None: ([], x.clone()))  # free and exact
     assert _intra_flags(_code(adaptive, frames)[0]) == [0]
     monkeypatch.setattr(adaptive, "adaptive_intra", False)
     monkeypatch.setattr(adaptive.pframe, "encode", costly)
