@@ -403,14 +403,18 @@ def gan(run: str) -> str:
 
 def _video_curves(run: str, baselines: str | None = None) -> list[dict]:
     """A published video run's curves with their ``per_sequence`` rows: the model (one
-    ``results-lmbda=<λ>.json`` per point), each other coding of it (``results-<label>-lmbda=<λ>.json``)
-    and the baselines (``baselines.json`` of RUN if it has one, or of the run ``baselines``
-    names: a probe that re-evaluates a run's models shares its baselines)."""
+    ``results-lmbda=<λ>.json`` per point of a sweep, or ``results-quality=<k>.json`` per rung of a
+    variable-rate model), each other coding of it (``results-<label>-lmbda=<λ>.json``, or
+    ``-quality=<k>``) and the baselines (``baselines.json`` of RUN if it has one, or of the run
+    ``baselines`` names: a probe that re-evaluates a run's models shares its baselines)."""
     folder = RESULTS / run
-    points = sorted((f.name[len("results-"):-len(".json")] for f in folder.glob("results-lmbda=*.json")),
-                    key=lambda p: float(p.split("=", 1)[1]))
-    if not points:
-        raise ValueError(f"{run}: no results-lmbda=*.json")
+    for key in ("lmbda", "quality"):
+        points = sorted((f.name[len("results-"):-len(".json")] for f in folder.glob(f"results-{key}=*.json")),
+                        key=lambda p: float(p.split("=", 1)[1]))
+        if points:
+            break
+    else:
+        raise ValueError(f"{run}: no results-lmbda=*.json or results-quality=*.json")
 
     def curve(name: str, files: list[Path]) -> dict:
         docs = [json.loads(f.read_text()) for f in files]
