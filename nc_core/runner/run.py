@@ -495,12 +495,12 @@ class Runner:
         results_path = out / RESULTS
         if self.resume and results_path.exists() and (sub / models.MODEL_INFO).exists():
             if any(out.glob(RUNG_RESULTS.format("*"))):  # a ladder's: results.json may hold the curve
-                results_path = out / RUNG_RESULTS.format(models.build_codec(cfg).quality)
+                results_path = out / RUNG_RESULTS.format(shape.quality)
             self.log(f"{label}: already finished, reusing {results_path}")
             budget = json.loads((sub / models.MODEL_INFO).read_text())["training"]
             refinement = self._evaluate_refined(cfg, suffix, sub, out, data, metrics)
             return Point(label, kind.reuse(json.loads(results_path.read_text())), budget, refinement,
-                         self._evaluate_codings(kind, cfg, suffix, sub, out, data, metrics))
+                         self._evaluate_codings(kind, cfg, suffix, sub, out, data, metrics, shape))
         sub.mkdir(exist_ok=True)
         out.mkdir(exist_ok=True)
         if suffix:
@@ -511,7 +511,7 @@ class Runner:
         codec, budget = self._model(cfg, suffix, sub, warm)
         result = kind.evaluate(self, codec, cfg, suffix, data, metrics, results_path, budget)
         return Point(label, result, budget, self._evaluate_refined(cfg, suffix, sub, out, data, metrics),
-                     self._evaluate_codings(kind, cfg, suffix, sub, out, data, metrics))
+                     self._evaluate_codings(kind, cfg, suffix, sub, out, data, metrics, shape))
 
     def _rungs(self, kind, cfg: dict, suffix: str, point: Point, data, metrics) -> list[Point]:
         """A variable-rate model's other rungs (``qualities`` > 1): each evaluated into its own
@@ -561,12 +561,13 @@ class Runner:
         variants = [(label, lambda c=config: variant(c)) for label, config in self.pipeline.variants(cfg)[1:]]
         return stages + variants
 
-    def _evaluate_codings(self, kind, cfg, suffix, sub: Path, out: Path, data, metrics) -> dict:
+    def _evaluate_codings(self, kind, cfg, suffix, sub: Path, out: Path, data, metrics, shape) -> dict:
         """Evaluate the model's other codings (:meth:`_codings`) on the same images, each into
-        its own ``results-<label>.json``; ``{label: mean point}``."""
+        its own ``results-<label>.json``; ``{label: mean point}``. ``shape``: the point's codec as
+        built from ``cfg`` (its rung), so it is not built again."""
         if not isinstance(kind, Lossy):
             return {}  # a lossless model's variants are coded in its own evaluation
-        points, shape = {}, models.build_codec(cfg)
+        points = {}
         for label, make in self._codings(cfg, sub):
             path = out / CODING_RESULTS.format(label)
             if _qualities(shape) > 1 and (out / RUNG_CODING_RESULTS.format(label, shape.quality)).exists():
