@@ -157,9 +157,12 @@ class PFrameCoder(nn.Module):
             self.motion_synthesis = _he_init(_synthesis(latent, channels, 6 if scale_mediated else 3))
             nn.init.zeros_(self.motion_synthesis[-1].weight)
             nn.init.zeros_(self.motion_synthesis[-1].bias)
-            if self.vectors:  # the vector channels start as the search's vectors alone
-                nn.init.zeros_(self.motion_analysis[-1].weight[:2])
-                nn.init.zeros_(self.motion_analysis[-1].bias[:2])
+            if self.vectors:  # the vector channels start as the search's vectors alone; with a latent
+                # residual (rate the only objective) the other channels start at zero too: random ones
+                # cost ~130 KB per bikes frame under an untrained entropy model, to carry nothing
+                last = slice(None) if self.latent_residual else slice(0, 2)
+                nn.init.zeros_(self.motion_analysis[-1].weight[last])
+                nn.init.zeros_(self.motion_analysis[-1].bias[last])
             self.motion_entropy = motion_entropy.bind(latent)
         self.residual_analysis = self.residual_synthesis = None
         if self.latent_residual:  # the intra codec's transforms, its latent's channels
