@@ -6,7 +6,7 @@ import yaml
 from nc_core.models import load_weights
 from nc_core.pipeline import build
 
-spec = dict(yaml.safe_load(open("examples/video-ssf.yaml"))["codec"], scale_mediated=True)
+spec = dict(yaml.safe_load(open("examples/video-ssf-pixels.yaml"))["codec"], scale_mediated=True)
 torch.manual_seed(0)
 state = build(spec, "codec").state_dict()
 stage1 = load_weights("runs/video-ssf/20261204-004755/lmbda=0.0067/stage1/model.pt")
