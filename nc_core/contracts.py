@@ -172,26 +172,39 @@ class EntropyModel(ProbabilityModel):
     """A hyperprior entropy model: it models latents ``y`` under side information ``z`` that
     it computes, quantizes and codes itself (e.g. under its own :class:`Prior`).
 
-    ``forward(y, quantizer, z=None)`` (training) returns ``(y_syn, likelihoods)``: the latent
-    the synthesis transform sees and ``{name: likelihoods}`` of every coded part (``"y"``,
-    ``"z"``); ``z`` replaces the hyper-analysis of ``y`` (latent refinement optimises it).
-    ``encode(y, quantizer, seed, z=None)`` quantizes a batch: ``(y_hat, groups)``, ``groups[i]``
-    image ``i``'s list of ``(int64 symbols, coding distribution)`` in decode order.
-    ``decode(decoder, shape, quantizer, seed)`` decodes one image's ``y_hat`` (``shape``
-    ``1 x M x h x w``) from an open :class:`Decoder`, equal to what ``encode`` gave.
+    ``forward(y, quantizer, z=None, context=None)`` (training) returns ``(y_syn, likelihoods)``:
+    the latent the synthesis transform sees and ``{name: likelihoods}`` of every coded part
+    (``"y"``, ``"z"``); ``z`` replaces the hyper-analysis of ``y`` (latent refinement optimises it).
+    ``encode(y, quantizer, seed, z=None, context=None)`` quantizes a batch: ``(y_hat, groups)``,
+    ``groups[i]`` image ``i``'s list of ``(int64 symbols, coding distribution)`` in decode order.
+    ``decode(decoder, shape, quantizer, seed, context=None)`` decodes one image's ``y_hat``
+    (``shape`` ``1 x M x h x w``) from an open :class:`Decoder`, equal to what ``encode`` gave.
+
+    ``context`` (conditional coding, e.g. a video frame's latents given the previous frame's):
+    a tensor ``N x K x h x w`` at the latents' resolution that both sides know, on which ``y``'s
+    distribution also depends. A model is bound for ``K`` context channels (``bind(M,
+    context=K)``); one that cannot use a context raises :class:`TypeError` there. The codec
+    must give the decoder the very tensor the encoder had.
     """
 
     contract = "hyperprior entropy model"
 
-    def forward(self, y: torch.Tensor, quantizer: Quantizer, z: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def bind(self, channels: int, context: int = 0) -> "EntropyModel":
+        if context:
+            raise TypeError(f"entropy model {self.name!r} takes no context")
+        return self
+
+    def forward(self, y: torch.Tensor, quantizer: Quantizer, z: torch.Tensor | None = None,
+                context: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
-    def encode(self, y: torch.Tensor, quantizer: Quantizer, seed: int, z: torch.Tensor | None = None
+    def encode(self, y: torch.Tensor, quantizer: Quantizer, seed: int, z: torch.Tensor | None = None,
+               context: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, list[list[tuple[np.ndarray, CodingDistribution]]]]:
         raise NotImplementedError
 
-    def decode(self, decoder: Decoder, shape: Sequence[int], quantizer: Quantizer, seed: int) -> torch.Tensor:
+    def decode(self, decoder: Decoder, shape: Sequence[int], quantizer: Quantizer, seed: int,
+               context: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from nc_core.coders import encode_all
 from nc_core.container import ContainerError
 from nc_core.exact import ACT_BITS, ExactNet, HalfTanh, MaskedConv2d, from_fixed, to_fixed
 from nc_core.pipeline import build
@@ -256,3 +257,51 @@ def test_exact_synthesis_round_trips_close_to_the_float_synthesis(model):
     pixels = codec.decompress(data)
     assert np.array_equal(pixels, codec.reconstruct(image))
     assert np.abs(pixels.astype(int) - float_pixels.astype(int)).max() <= 1
+
+
+def _conditional_model(m=6, k=3):
+    """A mean-scale model bound for a context, its context network given random weights (it
+    starts at zero, i.e. with no effect)."""
+    torch.manual_seed(0)
+    model = build({"use": "mean-scale-hyperprior", "hyper_channels": 8}, "probability-model").bind(m, context=k)
+    nn.init.normal_(model.context_fusion.net[-1].weight, std=0.3)
+    model.update()
+    return model.eval()
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 12), w=st.integers(1, 12), seed=st.integers(0, 2**16), spread=st.floats(0.1, 20))
+def test_a_context_conditions_y_and_decodes_exactly(h, w, seed, spread):
+    model, quantizer = _conditional_model(), build("mixed", "quantizer")
+    g = torch.Generator().manual_seed(seed)
+    y = spread * torch.randn(1, 6, h, w, generator=g)
+    context = spread * torch.randn(1, 3, h, w, generator=g)
+    coder = build("ans", "coder")
+    y_hat, groups = model.encode(y, quantizer, seed, context=context)
+    decoder = coder.decoder(encode_all(coder, groups[0]))
+    assert torch.equal(model.decode(decoder, (1, 6, h, w), quantizer, seed, context=context), y_hat)
+    decoder.finish()
+
+
+def test_the_context_decides_the_distribution():
+    model, quantizer = _conditional_model(), build("mixed", "quantizer")
+    y, context = 3 * torch.randn(1, 6, 8, 8), 3 * torch.randn(1, 3, 8, 8)
+    (symbols, tables), = model.encode(y, quantizer, 0, context=context)[1][0][1:]
+    (other_symbols, other_tables), = model.encode(y, quantizer, 0, context=-context)[1][0][1:]
+    assert not np.array_equal(tables.index, other_tables.index)  # other scales
+    assert not np.array_equal(symbols, other_symbols)  # other means
+
+
+def test_a_context_is_checked_and_refused_where_unsupported():
+    model = _conditional_model()
+    y, quantizer = torch.zeros(1, 6, 4, 4), build("mixed", "quantizer")
+    with pytest.raises(ValueError, match="bound for 3 context channels, and was given none"):
+        model(y, quantizer)
+    with pytest.raises(ValueError, match=r"context must be 1 x 3 x 4 x 4, got \(1, 2, 4, 4\)"):
+        model(y, quantizer, context=torch.zeros(1, 2, 4, 4))
+    plain = build({"use": "mean-scale-hyperprior", "hyper_channels": 8}, "probability-model").bind(6)
+    with pytest.raises(ValueError, match="bound for 0 context channels, and was given a context"):
+        plain(y, quantizer, context=torch.zeros(1, 3, 4, 4))
+    for name in ("scale-hyperprior", "joint-autoregressive", "channel-autoregressive"):
+        with pytest.raises(TypeError, match=f"entropy model '{name}' takes no context"):
+            build({"use": name, "hyper_channels": 8}, "probability-model").bind(6, context=3)

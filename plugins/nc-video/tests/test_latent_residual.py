@@ -30,10 +30,13 @@ SPEC = {"use": "ssf", "intra": INTRA, "motion_entropy": HYPER, "residual_entropy
         "coder": "ans", "intra_period": 4, "channels": 8, "latent": 8, "residual": "latent"}
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["motion", "no-motion"])
+@pytest.fixture(scope="module", params=["motion", "no-motion", "conditional"])
 def codec(request):
     torch.manual_seed(0)
-    codec = build(SPEC | {"motion": request.param, "motion_search": 2, "motion_vectors": 4}, "codec")
+    options = {"motion": request.param != "no-motion", "conditional": request.param == "conditional"}
+    codec = build(SPEC | options | {"motion_search": 2, "motion_vectors": 4}, "codec")
+    if options["conditional"]:  # the context network starts with no effect: give it one
+        torch.nn.init.normal_(codec.pframe.residual_entropy.context_fusion.net[-1].weight, std=0.3)
     codec.update()
     return codec.eval()
 
@@ -124,6 +127,19 @@ def test_the_configuration_is_checked():
         build(SPEC | {"intra_model": "zoo:mean-scale-mse"}, "codec")
     with pytest.raises(PipelineError, match="scale_mediated scales a pixel residual"):
         build(SPEC | {"scale_mediated": True}, "codec")
+    with pytest.raises(PipelineError, match="conditional needs residual: latent"):
+        build(SPEC | {"residual": "pixels", "conditional": True}, "codec")
+    with pytest.raises(PipelineError, match="conditional: entropy model 'scale-hyperprior' takes no context"):
+        build(SPEC | {"conditional": True, "residual_entropy": {"use": "scale-hyperprior", "hyper_channels": 8}},
+              "codec")
+
+
+def test_a_conditional_residual_model_starts_as_the_intra_codecs_own():
+    codec = build(SPEC | {"conditional": True, "residual_entropy_init": "intra"}, "codec")
+    mine, own = codec.pframe.residual_entropy.state_dict(), codec.intra.entropy.state_dict()
+    assert set(mine) - set(own) == {k for k in mine if k.startswith("context_fusion.")} != set()
+    assert all(torch.equal(mine[k], own[k]) for k in own)
+    assert not codec.pframe.residual_entropy.context_fusion.net[-1].weight.any()  # no effect yet
 
 
 def test_nc_run_evaluates_every_rung_and_every_variant_at_every_rung(tmp_path):

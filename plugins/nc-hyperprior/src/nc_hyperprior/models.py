@@ -66,11 +66,26 @@ class HyperpriorModel(EntropyModel):
         self.channels = 0
         self.tables = GaussianTables()
 
-    def bind(self, channels: int) -> "HyperpriorModel":
-        self.channels = int(channels)
+    #: whether the model can condition ``y`` on a ``context`` (see :class:`EntropyModel`)
+    takes_context = False
+
+    def bind(self, channels: int, context: int = 0) -> "HyperpriorModel":
+        if context and not self.takes_context:
+            raise TypeError(f"entropy model {self.name!r} takes no context (mean-scale-hyperprior does)")
+        self.channels, self.context_channels = int(channels), int(context)
         self.z_prior = DeepFactorized(self.z_filters, centred=self.centred_z).bind(self.hyper_channels)
         self._build(self.channels, self.hyper_channels)
         return self
+
+    def _context(self, context: torch.Tensor | None, y_shape) -> torch.Tensor | None:
+        """``context``, checked against the binding and the latents' shape."""
+        if (context is None) != (not self.context_channels):
+            raise ValueError(f"entropy model {self.name!r} was bound for {self.context_channels} context channels, "
+                             f"and was given {'none' if context is None else 'a context'}")
+        if context is not None and tuple(context.shape) != (y_shape[0], self.context_channels, *y_shape[2:]):
+            raise ValueError(f"context must be {y_shape[0]} x {self.context_channels} x {y_shape[2]} x {y_shape[3]}, "
+                             f"got {tuple(context.shape)}")
+        return context
 
     def _build(self, m: int, n: int) -> None:
         raise NotImplementedError
@@ -109,49 +124,56 @@ class HyperpriorModel(EntropyModel):
         """The side information ``z`` of latents ``y`` (before quantization)."""
         return self.h_a(self._hyper_input(y))
 
-    def forward(self, y: torch.Tensor, quantizer: Quantizer, z: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    def forward(self, y: torch.Tensor, quantizer: Quantizer, z: torch.Tensor | None = None,
+                context: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """``(latent for the synthesis, {"y": likelihoods, "z": likelihoods})``; ``z``
         overrides the hyper-analysis (latent refinement optimises it directly)."""
+        context = self._context(context, y.shape)
         z = self.hyper_analysis(y) if z is None else z
         c = self.z_prior.centres()
         z_likelihoods, z_hat = self.z_prior(around(quantizer.for_rate, z, c)), around(quantizer.for_distortion, z, c)
-        y_syn, y_likelihoods = self._train_y(y, z_hat, quantizer)
+        y_syn, y_likelihoods = self._train_y(y, z_hat, quantizer, context)
         return y_syn, {"y": y_likelihoods, "z": z_likelihoods}
 
-    def _train_y(self, y, z_hat, quantizer):
+    def _train_y(self, y, z_hat, quantizer, context=None):
         raise NotImplementedError
 
     # -- coding -----------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, y: torch.Tensor, quantizer: Quantizer, seed: int,
-               z: torch.Tensor | None = None) -> tuple[torch.Tensor, list[list[Group]]]:
+    def encode(self, y: torch.Tensor, quantizer: Quantizer, seed: int, z: torch.Tensor | None = None,
+               context: torch.Tensor | None = None) -> tuple[torch.Tensor, list[list[Group]]]:
         """Quantize and model a batch of latents: ``(y_hat, groups)`` where ``groups[i]`` is
         image ``i``'s list of ``(symbols, distribution)`` in decode order."""
+        context = self._context(context, y.shape)
         z = self.hyper_analysis(y) if z is None else z
         c = self.z_prior.centres()
         z_symbols = torch.round(z if c is None else z - c).to(torch.int64)
         z_dist = self.z_prior.coding_distribution(tuple(z_symbols[:1].shape))
-        y_hat, y_groups = self._encode_y(y.double(), self._z_fixed(z_symbols), quantizer, seed)
+        y_hat, y_groups = self._encode_y(y.double(), self._z_fixed(z_symbols), quantizer, seed,
+                                         None if context is None else to_fixed(context.double()))
         groups = [[(z_symbols[i:i + 1].numpy(), z_dist), *y_groups[i]] for i in range(y.shape[0])]
         return y_hat, groups
 
     @torch.no_grad()
-    def decode(self, decoder, shape: tuple[int, int, int, int], quantizer: Quantizer, seed: int) -> torch.Tensor:
+    def decode(self, decoder, shape: tuple[int, int, int, int], quantizer: Quantizer, seed: int,
+               context: torch.Tensor | None = None) -> torch.Tensor:
         """Decode one image's latents (``shape`` ``1 x M x h x w``) from ``decoder``."""
+        context = self._context(context, shape)
         _, m, h, w = shape
         zh, zw = -(-h // 4), -(-w // 4)
         z_symbols = decoder.decode(self.z_prior.coding_distribution((1, self.hyper_channels, zh, zw)))
-        return self._decode_y(decoder, self._z_fixed(torch.from_numpy(z_symbols)), (h, w), quantizer, seed)
+        return self._decode_y(decoder, self._z_fixed(torch.from_numpy(z_symbols)), (h, w), quantizer, seed,
+                              None if context is None else to_fixed(context.double()))
 
     def _z_fixed(self, z_symbols: torch.Tensor) -> torch.Tensor:
         """``z_hat`` on the fixed-point grid: the symbols, plus the medians when centred."""
         c = self.z_prior.centres()
         return to_fixed(z_symbols if c is None else z_symbols.double() + c.double())
 
-    def _encode_y(self, y, z_fixed, quantizer, seed):
+    def _encode_y(self, y, z_fixed, quantizer, seed, context_fixed=None):
         raise NotImplementedError
 
-    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed, context_fixed=None):
         raise NotImplementedError
 
     # -- helpers shared by the variants ----------------------------------------------------------
@@ -194,16 +216,16 @@ class ScaleHyperprior(HyperpriorModel):
     def _hyper_input(self, y):
         return y.abs()
 
-    def _train_y(self, y, z_hat, quantizer):
+    def _train_y(self, y, z_hat, quantizer, context=None):
         scales = _crop(self.h_s(z_hat), *y.shape[-2:])
         return quantizer.for_distortion(y), gaussian_likelihood(quantizer.for_rate(y), scales)
 
-    def _encode_y(self, y, z_fixed, quantizer, seed):
+    def _encode_y(self, y, z_fixed, quantizer, seed, context_fixed=None):
         scales = _crop(self.h_s.exact(z_fixed), *y.shape[-2:])
         symbols, y_hat = self._quantize(y, None, quantizer, seed)
         return from_fixed(y_hat), [[g] for g in _split_groups(symbols, scales, self)]
 
-    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed, context_fixed=None):
         scales = _crop(self.h_s.exact(z_fixed), *size)
         symbols = decoder.decode(self._dist(scales))
         return from_fixed(self._dequantize(symbols, None, quantizer, seed))
@@ -213,10 +235,18 @@ class MeanScaleHyperprior(HyperpriorModel):
     """Minnen et al. 2018 without the context model: means and scales from ``z``.
 
     ``layout``: ``nc`` (ReLU; hyper-synthesis widths N, N, 3N/2, 2M) or ``mbt2018``
-    (CompressAI's ``mbt2018-mean``: leaky ReLU; widths N, M, 3M/2, 2M)."""
+    (CompressAI's ``mbt2018-mean``: leaky ReLU; widths N, M, 3M/2, 2M).
+
+    Bound with a context (``bind(M, context=K)``), the parameters are ``h_s(z) + f([h_s(z),
+    context])``, ``f`` three 3x3 convolutions (ReLU, N wide) whose last layer starts at zero: the
+    model starts as the plain hyperprior (a trained one's weights load into it as they are) and
+    learns where the context makes ``y`` predictable (Liu et al. 2020, "Conditional entropy
+    coding for efficient video compression"). ``f`` runs in exact fixed point at coding time, on
+    the context rounded to the fixed-point grid."""
 
     name = "mean-scale-hyperprior"
     LAYOUTS = ("nc", "mbt2018")
+    takes_context = True
 
     def __init__(self, hyper_channels: int = 64, layout: str = "nc", centred_z: bool = False,
                  z_filters: tuple[int, ...] = (3, 3, 3)):
@@ -225,19 +255,37 @@ class MeanScaleHyperprior(HyperpriorModel):
 
     def _build(self, m, n):
         self.h_a, self.h_s = self._mean_scale_hyper(m, n, self.layout)
+        if self.context_channels:
+            self.context_fusion = ExactNet(_conv(2 * m + self.context_channels, n, 3, 1), nn.ReLU(),
+                                           _conv(n, n, 3, 1), nn.ReLU(), _conv(n, 2 * m, 3, 1))
+            nn.init.zeros_(self.context_fusion.net[-1].weight)
+            nn.init.zeros_(self.context_fusion.net[-1].bias)
 
-    def _train_y(self, y, z_hat, quantizer):
-        scales, means = _crop(self.h_s(z_hat), *y.shape[-2:]).chunk(2, dim=1)
+    def _gaussian(self, hyper, context):
+        """``(scales, means)`` from the hyper-synthesis' output and the context (float)."""
+        if context is not None:
+            hyper = hyper + self.context_fusion(torch.cat([hyper, context], dim=1))
+        return hyper.chunk(2, dim=1)
+
+    def _exact_gaussian(self, z_fixed, size, context_fixed):
+        """``(scales, means)`` in fixed point, from ``z`` and the fixed-point context."""
+        hyper = _crop(self.h_s.exact(z_fixed), *size)
+        if context_fixed is not None:
+            hyper = hyper + self.context_fusion.exact(torch.cat([hyper, context_fixed], dim=1))
+        return hyper.chunk(2, dim=1)
+
+    def _train_y(self, y, z_hat, quantizer, context=None):
+        scales, means = self._gaussian(_crop(self.h_s(z_hat), *y.shape[-2:]), context)
         likelihoods = gaussian_likelihood(quantizer.for_rate(y - means), scales)
         return quantizer.for_distortion(y - means) + means, likelihoods
 
-    def _encode_y(self, y, z_fixed, quantizer, seed):
-        scales, means = _crop(self.h_s.exact(z_fixed), *y.shape[-2:]).chunk(2, dim=1)
+    def _encode_y(self, y, z_fixed, quantizer, seed, context_fixed=None):
+        scales, means = self._exact_gaussian(z_fixed, y.shape[-2:], context_fixed)
         symbols, y_hat = self._quantize(y, means, quantizer, seed)
         return from_fixed(y_hat), [[g] for g in _split_groups(symbols, scales, self)]
 
-    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
-        scales, means = _crop(self.h_s.exact(z_fixed), *size).chunk(2, dim=1)
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed, context_fixed=None):
+        scales, means = self._exact_gaussian(z_fixed, size, context_fixed)
         symbols = decoder.decode(self._dist(scales))
         return from_fixed(self._dequantize(symbols, means, quantizer, seed))
 
@@ -274,7 +322,7 @@ class JointAutoregressive(HyperpriorModel):
             nn.Conv2d(8 * m // 3, 2 * m, 1),
         )
 
-    def _train_y(self, y, z_hat, quantizer):
+    def _train_y(self, y, z_hat, quantizer, context=None):
         hyper = _crop(self.h_s(z_hat), *y.shape[-2:])
         ctx = self.context(quantizer.for_distortion(y))
         scales, means = self.entropy_parameters(torch.cat([hyper, ctx], dim=1)).chunk(2, dim=1)
@@ -305,7 +353,7 @@ class JointAutoregressive(HyperpriorModel):
             y_hat[:, :, rows + pad, cols + pad] = step(rows, cols, scales, means)
         return y_hat[:, :, pad:pad + h, pad:pad + w]
 
-    def _encode_y(self, y, z_fixed, quantizer, seed):
+    def _encode_y(self, y, z_fixed, quantizer, seed, context_fixed=None):
         hyper = _crop(self.h_s.exact(z_fixed), *y.shape[-2:])
         groups = [[] for _ in range(y.shape[0])]
 
@@ -317,7 +365,7 @@ class JointAutoregressive(HyperpriorModel):
 
         return from_fixed(self._serial(hyper, step)), groups
 
-    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed, context_fixed=None):
         hyper = _crop(self.h_s.exact(z_fixed), *size)
 
         def step(rows, cols, scales, means):
@@ -358,7 +406,7 @@ class ChannelAutoregressive(HyperpriorModel):
         self.scale_nets = nn.ModuleList(slice_net(m + i * k) for i in range(self.slices))
         self.lrp_nets = nn.ModuleList(slice_net(m + (i + 1) * k, (HalfTanh(),)) for i in range(self.slices))
 
-    def _train_y(self, y, z_hat, quantizer):
+    def _train_y(self, y, z_hat, quantizer, context=None):
         h, w = y.shape[-2:]
         hyper_mean, hyper_scale = _crop(self.h_mean(z_hat), h, w), _crop(self.h_scale(z_hat), h, w)
         decoded, likelihoods = [], []
@@ -385,7 +433,7 @@ class ChannelAutoregressive(HyperpriorModel):
     def _hyper(self, z_fixed, h, w):
         return _crop(self.h_mean.exact(z_fixed), h, w), _crop(self.h_scale.exact(z_fixed), h, w)
 
-    def _encode_y(self, y, z_fixed, quantizer, seed):
+    def _encode_y(self, y, z_fixed, quantizer, seed, context_fixed=None):
         groups = [[] for _ in range(y.shape[0])]
         y_slices = y.chunk(self.slices, dim=1)
 
@@ -397,7 +445,7 @@ class ChannelAutoregressive(HyperpriorModel):
 
         return from_fixed(self._slices(*self._hyper(z_fixed, *y.shape[-2:]), code)), groups
 
-    def _decode_y(self, decoder, z_fixed, size, quantizer, seed):
+    def _decode_y(self, decoder, z_fixed, size, quantizer, seed, context_fixed=None):
         def code(i, scales, means):
             return self._dequantize(decoder.decode(self._dist(scales)), means, quantizer, seed + i)
 

@@ -45,7 +45,8 @@ class ScaleSpaceFlowCodec(VideoCodec):
     ``scale_mediated`` adds Yang et al.'s residual scale; ``motion_search`` (a radius in px) gives
     the motion analysis the encoder's block-matching flow, ``motion_vectors`` (steps per pixel) codes
     it as explicit vectors in the motion latent; ``residual: latent`` codes P-frames in the intra
-    codec's latent space, ``motion: false`` without a motion branch; ``adaptive_intra`` lets the encoder
+    codec's latent space (``conditional``: under an entropy model conditioned on the prediction's
+    latents), ``motion: false`` without a motion branch; ``adaptive_intra`` lets the encoder
     code a frame due to be predicted as an intra frame where that is smaller and closer (scene
     cuts). See the module docstring."""
 
@@ -56,7 +57,7 @@ class ScaleSpaceFlowCodec(VideoCodec):
                  intra_period: int = 32, channels: int = 128, latent: int = 192,
                  levels: int = 5, sigma0: float = 1.5, scale_mediated: bool = False, adaptive_intra: bool = False,
                  motion_search: int = 0, motion_vectors: int = 0, residual: str = "pixels", motion: bool = True,
-                 residual_entropy_init: str = "fresh", seed: int = 0):
+                 residual_entropy_init: str = "fresh", conditional: bool = False, seed: int = 0):
         super().__init__()
         if intra_period < 0:
             raise ValueError(f"intra_period must be >= 0 (0: only the first frame), got {intra_period}")
@@ -81,7 +82,8 @@ class ScaleSpaceFlowCodec(VideoCodec):
         self.adaptive_intra = bool(adaptive_intra)
         self.quality = intra.quality
         self.pframe = PFrameCoder(motion_entropy, residual_entropy, quantizer, channels, latent, levels, sigma0,
-                                  scale_mediated, motion_search, motion_vectors, residual, motion, intra_latent)
+                                  scale_mediated, motion_search, motion_vectors, residual, motion, intra_latent,
+                                  conditional)
         if residual_entropy_init not in ("fresh", "intra"):
             raise ValueError(f"residual_entropy_init must be fresh or intra, not {residual_entropy_init!r}")
         if residual_entropy_init == "intra":
@@ -96,8 +98,11 @@ class ScaleSpaceFlowCodec(VideoCodec):
         if not self.pframe.latent_residual or len(own) != 1 or type(own[0]) is not type(mine):
             raise ValueError("residual_entropy_init: intra needs residual: latent and an intra codec with one entropy "
                              f"model of the residual's kind ({mine.name!r})")
-        try:
-            mine.load_state_dict(own[0].state_dict())
+        try:  # a conditional model's context network is its own (it starts as no change)
+            loaded = mine.load_state_dict(own[0].state_dict(), strict=False)
+            differ = [k for k in loaded.missing_keys if not k.startswith("context_fusion.")] + loaded.unexpected_keys
+            if differ:
+                raise RuntimeError(f"keys that differ: {', '.join(differ)}")
         except RuntimeError as exc:
             raise ValueError(f"residual_entropy_init: intra: the intra codec's entropy model differs in size "
                              f"({str(exc).splitlines()[-1].strip()})") from None

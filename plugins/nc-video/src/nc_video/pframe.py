@@ -43,7 +43,11 @@ the residual entropy model and ``x_hat = g_s(c + q(y - c))`` is the intra codec'
 intra codec's transforms are used as they are (trained beforehand: only the entropy model and
 the motion branch train), so a P-frame is decoded at the intra codec's quality for that rung
 whatever the prediction, and errors cannot accumulate along the chain: the prediction decides
-only how many bits the frame costs. ``motion: false`` predicts from the previous frame unmoved
+only how many bits the frame costs. ``conditional: true`` also gives ``c`` to the residual's
+entropy model as a context (:class:`nc_core.contracts.EntropyModel`), so that the distribution of
+``y - c``, not only its mean, depends on the prediction: conditional coding proper (Liu et al.
+2020; DCVC), where the hyperprior alone must spend side bits on where the prediction fails.
+``motion: false`` predicts from the previous frame unmoved
 (no motion branch, no motion bits).
 
 Encoding returns the symbols to code (motion first, then residual) and the decoder's
@@ -132,7 +136,7 @@ class PFrameCoder(nn.Module):
     def __init__(self, motion_entropy: EntropyModel, residual_entropy: EntropyModel, quantizer: Quantizer,
                  channels: int = 128, latent: int = 192, levels: int = 5, sigma0: float = 1.5,
                  scale_mediated: bool = False, motion_search: int = 0, motion_vectors: int = 0,
-                 residual: str = "pixels", motion: bool = True, intra_latent: int = 0):
+                 residual: str = "pixels", motion: bool = True, intra_latent: int = 0, conditional: bool = False):
         super().__init__()
         if channels < 1 or latent < 1 or levels < 1 or not sigma0 > 0 or motion_search < 0 or motion_vectors < 0:
             raise ValueError("channels, latent and levels must be positive, sigma0 > 0, motion_search and "
@@ -146,11 +150,14 @@ class PFrameCoder(nn.Module):
         if residual == "pixels" and not motion:
             raise ValueError("motion: false needs residual: latent (a pixel residual against the unmoved frame "
                              "is what SSF's motion branch is for)")
+        if conditional and residual != "latent":
+            raise ValueError("conditional needs residual: latent (the context is the prediction's latents)")
         if scale_mediated and residual == "latent":
             raise ValueError("scale_mediated scales a pixel residual: it needs residual: pixels")
         self.levels, self.sigma0, self.scale_mediated = int(levels), float(sigma0), bool(scale_mediated)
         self.quantizer, self.search, self.vectors = quantizer, int(motion_search), int(motion_vectors)
         self.latent_residual, self.motion, self.intra_latent = residual == "latent", bool(motion), int(intra_latent)
+        self.conditional = bool(conditional)
         self.motion_analysis = self.motion_synthesis = self.motion_entropy = None
         if self.motion:
             self.motion_analysis = _he_init(_analysis(8 if self.search else 6, channels, latent))
@@ -166,7 +173,10 @@ class PFrameCoder(nn.Module):
             self.motion_entropy = motion_entropy.bind(latent)
         self.residual_analysis = self.residual_synthesis = None
         if self.latent_residual:  # the intra codec's transforms, its latent's channels
-            self.residual_entropy = residual_entropy.bind(intra_latent)
+            try:
+                self.residual_entropy = residual_entropy.bind(intra_latent, context=intra_latent if conditional else 0)
+            except TypeError as exc:
+                raise ValueError(f"conditional: {exc}") from None
             self.latent_prediction = LatentPrediction(intra_latent, channels)
         else:
             self.residual_analysis = _analysis(3, channels, latent)
@@ -218,7 +228,7 @@ class PFrameCoder(nn.Module):
             c = self.latent_prediction(intra.latents(pred))
             with torch.no_grad():
                 y = intra.latents(x)
-            res, lr = self.residual_entropy(y - c, self.quantizer)
+            res, lr = self.residual_entropy(y - c, self.quantizer, context=c if self.conditional else None)
             with torch.no_grad():  # the intra codec's synthesis: fixed, so no gradient is needed through it
                 x_hat = intra.latent_synthesis(c + res)
         else:
@@ -240,6 +250,10 @@ class PFrameCoder(nn.Module):
             c = self.latent_prediction(intra.latents(pred)).cpu().double() if self.latent_residual else None
         return pred, sigma, c
 
+    def _context(self, c: torch.Tensor | None) -> dict:
+        """The residual entropy model's context argument: the prediction's latents, when conditional."""
+        return {"context": c} if self.conditional else {}
+
     def _latent_shape(self, ref: torch.Tensor, intra: LearnedCodec | None) -> tuple[int, int, int, int]:
         h, w = ref.shape[-2:]
         if self.latent_residual:
@@ -259,7 +273,7 @@ class PFrameCoder(nn.Module):
         pred, sigma, c = self._prediction(ref, motion, intra)
         if self.latent_residual:
             res, rgroups = host_copy(self.residual_entropy).encode((intra.latents(x).cpu().double() - c).float(),
-                                                                   self.quantizer, seed + 1)
+                                                                   self.quantizer, seed + 1, **self._context(c))
             x_hat = intra.latent_synthesis(c + res.double())
         else:
             res, rgroups = host_copy(self.residual_entropy).encode(self.residual_analysis((x - pred) / sigma).cpu(),
@@ -277,7 +291,8 @@ class PFrameCoder(nn.Module):
             shape = (1, self.motion_synthesis[0].in_channels, h // STRIDE, w // STRIDE)  # latent channels
             motion = host_copy(self.motion_entropy).decode(decoder, shape, self.quantizer, seed)
         pred, sigma, c = self._prediction(ref, motion, intra)
-        res = host_copy(self.residual_entropy).decode(decoder, self._latent_shape(ref, intra), self.quantizer, seed + 1)
+        res = host_copy(self.residual_entropy).decode(decoder, self._latent_shape(ref, intra), self.quantizer, seed + 1,
+                                                      **self._context(c))
         if self.latent_residual:
             return intra.latent_synthesis(c + res.double())
         with fixed_threads():
