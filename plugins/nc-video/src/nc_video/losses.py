@@ -21,7 +21,7 @@ the *motion* warm-up of DVC's progressive training (Lu et al. 2019): the distort
 warped predictions of the P-frames (not of their reconstructions) plus the motion branch's
 bits only, per P-frame pixel, training ``parts: [motion]``. Trained end to end from the start,
 a motion branch can find it cheaper to code nothing (zero flow, zero bits) than to learn
-motion through the warp, and stays so: measured on the video-ssf recipe, its first model's
+motion through the warp, and stays so: measured on the video-ssf recipe (now video-ssf-pixels), its first model's
 motion branch coded 0.0000 bpp on bikes and its prediction was the previous frame (+0.13 dB,
 the blur), so every P-frame was residual coding against the last frame.
 """

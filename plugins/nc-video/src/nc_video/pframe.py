@@ -19,7 +19,7 @@ transposes. The flow decoder's last layer starts at zero, so an untrained coder 
 with He initialisation (variance ``2 / fan-in``, a transposed convolution's fan-in being what
 one output sums over): with PyTorch's default the signal shrank about twofold per layer,
 the flow decoder saw inputs ~0.01, and the branch never learned motion (measured in
-``benchmarks/results/README.md``, video-ssf).
+``benchmarks/results/README.md``, video-ssf-pixels).
 
 ``motion_search`` (a radius in pixels, 0: off) gives the motion analysis the encoder's
 block-matching flow (:mod:`nc_video.search`) as two more inputs: the network learns to code
@@ -32,7 +32,7 @@ own contribution to those channels starts at zero), and the decoder adds their b
 upsampling, divided by ``K``, to the flow it synthesises. An untrained coder so predicts with
 the block-matching flow at ``1/K``-pixel precision from its first step; the networks learn to
 refine it and the entropy model to code it. Measured: trained from scratch without it, the
-motion branch needs thousands of steps to find motion it could code (README, video-ssf).
+motion branch needs thousands of steps to find motion it could code (README, video-ssf-pixels).
 
 ``residual: latent`` codes the frame in the intra codec's latent space instead, conditionally on
 the prediction (after Liu et al. 2020, "Conditional entropy coding for efficient video

@@ -2,7 +2,7 @@
 
 The P-frame coder's motion branch learns to *code* a flow field well within a CPU budget, but
 not to *find* one: trained from scratch on the prediction's distortion, it codes no motion at
-all (``benchmarks/results/README.md``, video-ssf). With ``motion_search`` the encoder gives
+all (``benchmarks/results/README.md``, video-ssf-pixels). With ``motion_search`` the encoder gives
 its motion analysis the block-matching flow as two more input channels; finding motion is
 then the search's job and the network's is to compress it (and to refine it where the
 prediction says so). The decoder never runs the search: files need nothing new.
