@@ -100,3 +100,28 @@ def test_motion_vectors_predict_with_the_searched_motion_from_the_start(clip):
     assert err_vectors < 0.2 * err_plain
     with pytest.raises(ValueError, match="motion_vectors needs motion_search"):
         _coder(motion_vectors=4)
+
+
+def test_a_penalised_search_keeps_the_global_motion_unless_a_block_clearly_moves_otherwise():
+    """motion_penalty: where a block is flat and noisy the unconstrained search fits the noise
+    (vectors that cost bits for nothing), the penalised one keeps the frame's global motion;
+    a block that really moves otherwise keeps its own vector."""
+    from nc_video.search import block_flow
+
+    g = torch.Generator().manual_seed(3)
+    base = torch.rand(1, 3, 64, 96, generator=g)
+    ref, x = base.clone(), torch.roll(base, 2, dims=-1)  # global motion: 2 px to the right
+    x[..., 40:56, 48:80] = torch.roll(base, 5, dims=-1)[..., 40:56, 48:80]  # an object moving 5 px
+    for frame in (ref, x):  # a flat, noisy region
+        frame[..., :32, :32] = 0.5 + 0.01 * torch.randn(1, 3, 32, 32, generator=g)
+    free, constrained = block_flow(x, ref, 6), block_flow(x, ref, 6, penalty=0.002)
+    flat = (slice(None), slice(None), slice(0, 32), slice(8, 32))
+    assert (free[flat][:, 0] != -2).any()  # noise-fitting vectors
+    assert torch.all(constrained[flat][:, 0] == -2) and torch.all(constrained[flat][:, 1] == 0)
+    assert torch.all(constrained[..., 40:56, 56:80][:, 0] == -5)  # the object keeps its motion
+    with pytest.raises(ValueError, match="penalty must be >= 0"):
+        block_flow(x, ref, 4, penalty=-1)
+    with pytest.raises(ValueError, match="motion_penalty must be >= 0 and needs motion_search"):
+        _coder(motion_search=0).__class__(*[build({"use": "mean-scale-hyperprior", "hyper_channels": 8},
+                                                  "probability-model") for _ in range(2)],
+                                          build("mixed", "quantizer"), motion_penalty=0.002)

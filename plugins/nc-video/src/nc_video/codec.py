@@ -43,7 +43,8 @@ PAD = 64
 class ScaleSpaceFlowCodec(VideoCodec):
     """SSF (Agustsson et al. 2020) with intra frames from ``intra`` (any learned image codec);
     ``scale_mediated`` adds Yang et al.'s residual scale; ``motion_search`` (a radius in px) gives
-    the motion analysis the encoder's block-matching flow, ``motion_vectors`` (steps per pixel) codes
+    the motion analysis the encoder's block-matching flow (``motion_penalty``: rate-constrained),
+    ``motion_vectors`` (steps per pixel) codes
     it as explicit vectors in the motion latent; ``residual: latent`` codes P-frames in the intra
     codec's latent space (``conditional``: under an entropy model conditioned on the prediction's
     latents), ``motion: false`` without a motion branch; ``adaptive_intra`` lets the encoder
@@ -57,7 +58,8 @@ class ScaleSpaceFlowCodec(VideoCodec):
                  intra_period: int = 32, channels: int = 128, latent: int = 192,
                  levels: int = 5, sigma0: float = 1.5, scale_mediated: bool = False, adaptive_intra: bool = False,
                  motion_search: int = 0, motion_vectors: int = 0, residual: str = "pixels", motion: bool = True,
-                 residual_entropy_init: str = "fresh", conditional: bool = False, seed: int = 0):
+                 residual_entropy_init: str = "fresh", conditional: bool = False, motion_penalty: float = 0.0,
+                 seed: int = 0):
         super().__init__()
         if intra_period < 0:
             raise ValueError(f"intra_period must be >= 0 (0: only the first frame), got {intra_period}")
@@ -83,7 +85,7 @@ class ScaleSpaceFlowCodec(VideoCodec):
         self.quality = intra.quality
         self.pframe = PFrameCoder(motion_entropy, residual_entropy, quantizer, channels, latent, levels, sigma0,
                                   scale_mediated, motion_search, motion_vectors, residual, motion, intra_latent,
-                                  conditional)
+                                  conditional, motion_penalty)
         if residual_entropy_init not in ("fresh", "intra"):
             raise ValueError(f"residual_entropy_init must be fresh or intra, not {residual_entropy_init!r}")
         if residual_entropy_init == "intra":

@@ -25,6 +25,10 @@ the flow decoder saw inputs ~0.01, and the branch never learned motion (measured
 block-matching flow (:mod:`nc_video.search`) as two more inputs: the network learns to code
 motion instead of having to discover it.
 
+``motion_penalty`` makes that search rate-constrained (:mod:`nc_video.search`): its vectors stay
+with the frame's global motion unless leaving it buys a clearly better match, so that they cost
+few bits.
+
 ``motion_vectors`` (``K`` steps per pixel, 0: off; needs ``motion_search``) makes the first two
 motion-latent channels explicit motion vectors, as a classical codec codes them: the encoder
 adds ``K`` times the searched flow, averaged over each 16x16 block, to them (the analysis's
@@ -136,11 +140,14 @@ class PFrameCoder(nn.Module):
     def __init__(self, motion_entropy: EntropyModel, residual_entropy: EntropyModel, quantizer: Quantizer,
                  channels: int = 128, latent: int = 192, levels: int = 5, sigma0: float = 1.5,
                  scale_mediated: bool = False, motion_search: int = 0, motion_vectors: int = 0,
-                 residual: str = "pixels", motion: bool = True, intra_latent: int = 0, conditional: bool = False):
+                 residual: str = "pixels", motion: bool = True, intra_latent: int = 0, conditional: bool = False,
+                 motion_penalty: float = 0.0):
         super().__init__()
         if channels < 1 or latent < 1 or levels < 1 or not sigma0 > 0 or motion_search < 0 or motion_vectors < 0:
             raise ValueError("channels, latent and levels must be positive, sigma0 > 0, motion_search and "
                              "motion_vectors >= 0")
+        if motion_penalty and not motion_search or motion_penalty < 0:
+            raise ValueError("motion_penalty must be >= 0 and needs motion_search (it constrains the search)")
         if motion_vectors and not motion_search:
             raise ValueError("motion_vectors needs motion_search (the encoder's block-matching flow)")
         if motion_vectors and latent < 2:
@@ -156,6 +163,7 @@ class PFrameCoder(nn.Module):
             raise ValueError("scale_mediated scales a pixel residual: it needs residual: pixels")
         self.levels, self.sigma0, self.scale_mediated = int(levels), float(sigma0), bool(scale_mediated)
         self.quantizer, self.search, self.vectors = quantizer, int(motion_search), int(motion_vectors)
+        self.penalty = float(motion_penalty)
         self.latent_residual, self.motion, self.intra_latent = residual == "latent", bool(motion), int(intra_latent)
         self.conditional = bool(conditional)
         self.motion_analysis = self.motion_synthesis = self.motion_entropy = None
@@ -197,7 +205,7 @@ class PFrameCoder(nn.Module):
         """The motion analysis's input and the search's flow (``None`` without search)."""
         if not self.search:
             return torch.cat([x, ref], dim=1), None
-        found = block_flow(x, ref, self.search)
+        found = block_flow(x, ref, self.search, penalty=self.penalty)
         return torch.cat([x, ref, found / self.search], dim=1), found
 
     def motion_latent(self, x: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
