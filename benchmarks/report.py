@@ -37,7 +37,8 @@ Functions (RUN is a folder under benchmarks/results/):
 - ``videobd RUN [BASELINES_RUN]``: per test sequence, BD-rates (PSNR YUV, PSNR RGB, MS-SSIM) of
   a video run's model against each baseline (of RUN, or of BASELINES_RUN) and each other coding
   of the model (all-intra, one intra frame);
-- ``videovalue RUN SEQUENCE ANCHOR``: one of those BD-rates (PSNR YUV), or against ``nc=RUN2``;
+- ``videovalue RUN SEQUENCE ANCHOR``: one of those BD-rates (PSNR YUV), or against ``nc=RUN2``
+  (another run's model) or ``nc=RUN2@LABEL`` (another coding of it, e.g. ``@intra_period=1``);
 - ``videopoints RUN SEQUENCE [BASELINES_RUN]``: ``bpp / PSNR YUV`` of each curve at each of its
   points on one sequence (earlier training stages left out);
 - ``gan RUN``: a generative codec's stage-1 model and its stage-2 model at each realism level
@@ -442,12 +443,19 @@ def videobd(run: str, baselines: str | None = None) -> str:
 
 def videovalue(run: str, sequence: str, anchor: str) -> str:
     """One BD-rate (PSNR YUV) of a video run's model on one sequence against ANCHOR (a
-    baseline's name, ``nc=RUN2`` another run's model on the same sequence, or a coding label)."""
+    baseline's name, ``nc=RUN2`` another run's model on the same sequence, ``nc=RUN2@LABEL``
+    another coding of it, e.g. its all-intra curve, or a coding label of RUN)."""
     kind, _, other = anchor.partition("=")
     curves = _video_curves(run)
     if kind == "nc":
-        curves = [curves[0], _video_curves(other)[0]]
-    want = other if kind == "nc" else anchor
+        run2, _, label = other.partition("@")
+        want = f"{run2} {label}" if label else run2
+        theirs = [c for c in _video_curves(run2) if c["name"] == want]
+        if not theirs:
+            raise ValueError(f"{run2}: no coding {label!r}")
+        curves = [curves[0], theirs[0]]
+    else:
+        want = anchor
     for r in sequence_bd_rows(curves):
         if r["sequence"] == sequence and r["anchor"] in (want, f"{run} {want}"):
             return _signed(r["bd_rate_psnr_yuv"])
