@@ -15,7 +15,7 @@ torch.set_num_threads(1)
 run = sys.argv[1]
 cfg = yaml.safe_load(open(run + "/pipeline.yaml"))
 codec = build(cfg["codec"], "codec")
-ck = torch.load(run + "/checkpoint.pt", weights_only=False, map_location="cpu")
+ck = torch.load(run + "/checkpoint.pt", weights_only=True, map_location="cpu")
 codec.load_state_dict(ck["model"])
 codec.update()
 codec.eval()

@@ -236,7 +236,7 @@ class PFrameCoder(nn.Module):
             c = self.latent_prediction(intra.latents(pred))
             with torch.no_grad():
                 y = intra.latents(x)
-            res, lr = self.residual_entropy(y - c, self.quantizer, context=c if self.conditional else None)
+            res, lr = self.residual_entropy(y - c, self.quantizer, context=self._context(c))
             with torch.no_grad():  # the intra codec's synthesis: fixed, so no gradient is needed through it
                 x_hat = intra.latent_synthesis(c + res)
         else:
@@ -258,9 +258,9 @@ class PFrameCoder(nn.Module):
             c = self.latent_prediction(intra.latents(pred)).cpu().double() if self.latent_residual else None
         return pred, sigma, c
 
-    def _context(self, c: torch.Tensor | None) -> dict:
-        """The residual entropy model's context argument: the prediction's latents, when conditional."""
-        return {"context": c} if self.conditional else {}
+    def _context(self, c: torch.Tensor | None) -> torch.Tensor | None:
+        """The residual entropy model's context: the prediction's latents, when conditional."""
+        return c if self.conditional else None
 
     def _latent_shape(self, ref: torch.Tensor, intra: LearnedCodec | None) -> tuple[int, int, int, int]:
         h, w = ref.shape[-2:]
@@ -281,7 +281,7 @@ class PFrameCoder(nn.Module):
         pred, sigma, c = self._prediction(ref, motion, intra)
         if self.latent_residual:
             res, rgroups = host_copy(self.residual_entropy).encode((intra.latents(x).cpu().double() - c).float(),
-                                                                   self.quantizer, seed + 1, **self._context(c))
+                                                                   self.quantizer, seed + 1, context=self._context(c))
             x_hat = intra.latent_synthesis(c + res.double())
         else:
             res, rgroups = host_copy(self.residual_entropy).encode(self.residual_analysis((x - pred) / sigma).cpu(),
@@ -300,7 +300,7 @@ class PFrameCoder(nn.Module):
             motion = host_copy(self.motion_entropy).decode(decoder, shape, self.quantizer, seed)
         pred, sigma, c = self._prediction(ref, motion, intra)
         res = host_copy(self.residual_entropy).decode(decoder, self._latent_shape(ref, intra), self.quantizer, seed + 1,
-                                                      **self._context(c))
+                                                      context=self._context(c))
         if self.latent_residual:
             return intra.latent_synthesis(c + res.double())
         with fixed_threads():
