@@ -38,7 +38,7 @@ with torch.no_grad():
         pv = warp(ref, torch.cat([vec, torch.zeros_like(f[:, :1])], 1))
         y = intra.latents(cur)
 
-        def lat(p):
+        def lat(p, y=y):
             c = intra.latents(p)
             a = (y * c).sum() / (c * c).sum()
             return float(((y - c) ** 2).mean()), float(((y - a * c) ** 2).mean())
