@@ -110,3 +110,15 @@ def test_int8_weights_ship_smaller_and_load_to_their_hash_and_a_fine_tune_keeps_
     assert "int8" in json.loads((int8 / "tiny" / "zoo.json").read_text())["weights"]
     image = np.random.default_rng(1).integers(0, 256, (40, 48, 3), dtype=np.uint8)
     assert np.array_equal(codec.decompress(codec.compress(image)), codec.reconstruct(image))
+    kept = tmp_path / "kept"
+    done = _add(point, kept, "--weights", "int8", "--keep-fp16", "transform.g_s")
+    assert done.returncode == 0, done.stderr
+    state = torch.load(kept / "tiny" / "model.pt", weights_only=True)
+    g_s = [k for k in state if k.startswith("transform.g_s") and k.endswith(".weight") and state[k].dim() == 4]
+    assert g_s and all(state[k].dtype == torch.float16 for k in g_s)  # the synthesis stays fp16 ...
+    assert any(state[k].dtype == torch.int8 for k in state if k.startswith("transform.g_a"))  # ... the rest int8
+    assert "transform.g_s* fp16" in json.loads((kept / "tiny" / "zoo.json").read_text())["weights"]
+    for args, says in ((["--weights", "int8", "--keep-fp16", "no.such"], "names no parameter"),
+                       (["--keep-fp16", "transform.g_s"], "--keep-fp16 is for --weights int8")):
+        refused = _add(point, tmp_path / "refused", *args)
+        assert refused.returncode != 0 and says in refused.stderr

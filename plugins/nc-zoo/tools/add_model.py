@@ -2,11 +2,13 @@
 
     python plugins/nc-zoo/tools/add_model.py RUN_POINT NAME --summary TEXT --command "nc run ..." \
         [--data ../shared/data/kodak] [--no-baselines | --anchors BASELINES_JSON] [--into FOLDER] [--replace] \
-        [--weights fp16|int8] [--from-zoo NAME]
+        [--weights fp16|int8 [--keep-fp16 PREFIX ...]] [--from-zoo NAME]
 
 1. The weights are rounded to fp16 (parameters only: coding tables and other buffers keep
    their precision; ``--weights int8``: convolution weights to int8 with a scale per output
-   slice, ``nc_core.models.int8_state``), the coding tables are rebuilt from the rounded
+   slice, ``nc_core.models.int8_state``; ``--keep-fp16 PREFIX``: not those whose names start
+   with a prefix, e.g. ``transform.g_s``, whose rounding the picture sees directly), the coding
+   tables are rebuilt from the rounded
    weights, and the model is saved with the rounded parameters (fp16: about half the size of
    float32, int8 about a quarter); ``model.json`` records the hash of the weights as they load,
    so files name this model and nothing else.
@@ -46,13 +48,14 @@ WEIGHTS = {"fp16": "fp16 parameters, coding tables rebuilt from them",
                    "coding tables rebuilt from them"}
 
 
-def rounded_model(point: Path, weights: str = "fp16"):
+def rounded_model(point: Path, weights: str = "fp16", keep_fp16: tuple[str, ...] = ()):
     """The point's codec with parameters rounded as they ship (``fp16``; or ``int8``
-    convolution weights and the rest fp16) and tables rebuilt from them, and the state dict
-    to ship (rounded parameters, buffers as they are)."""
+    convolution weights, except those named with a prefix in ``keep_fp16``, and the rest fp16)
+    and tables rebuilt from them, and the state dict to ship (rounded parameters, buffers as
+    they are)."""
     codec = load_model(point)
     params = dict(codec.named_parameters())
-    convs = [k for k, p in params.items() if weights == "int8" and p.dim() == 4]
+    convs = [k for k, p in params.items() if weights == "int8" and p.dim() == 4 and not k.startswith(keep_fp16)]
     with torch.no_grad():
         for p in params.values():
             p.copy_(p.half().float())
@@ -118,7 +121,11 @@ def main() -> None:
                                                             "its budget is recorded as the warm start")
     parser.add_argument("--weights", choices=sorted(WEIGHTS), default="fp16",
                         help="how the parameters ship (default fp16; int8 convolution weights: about half the size)")
+    parser.add_argument("--keep-fp16", metavar="PREFIX", action="append", default=[],
+                        help="with --weights int8: parameters whose names start with PREFIX stay fp16 (repeatable)")
     args = parser.parse_args()
+    if args.keep_fp16 and args.weights != "int8":
+        raise SystemExit("--keep-fp16 is for --weights int8")
     dest = args.into / args.name
     if dest.exists() and not args.replace:
         raise SystemExit(f"{dest}: exists (use --replace)")
@@ -127,7 +134,9 @@ def main() -> None:
     args.into.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}-", dir=args.into))
     try:
-        codec, state = rounded_model(args.point, args.weights)
+        codec, state = rounded_model(args.point, args.weights, tuple(args.keep_fp16))
+        if args.keep_fp16 and not any(k.startswith(tuple(args.keep_fp16)) for k in state):
+            raise SystemExit(f"--keep-fp16 {' '.join(args.keep_fp16)}: names no parameter of the model")
         torch.save(state, staging / MODEL)
         training = json.loads((args.point / MODEL_INFO).read_text()).get("training", {})
         (staging / MODEL_INFO).write_text(json.dumps(
@@ -143,7 +152,8 @@ def main() -> None:
             budget["warm_start"] = {"zoo": args.from_zoo, **earlier}
         zoo = {"summary": args.summary, "command": args.command, "budget": budget,
                "results": {"kodak": measured["results"]}, "bd_rate": {"kodak": measured["bd_rate"]},
-               "images": measured["images"], "weights": WEIGHTS[args.weights]}
+               "images": measured["images"],
+               "weights": WEIGHTS[args.weights] + "".join(f"; {p}* fp16" for p in args.keep_fp16)}
         (staging / ZOO_INFO).write_text(json.dumps(zoo, indent=2) + "\n")
         if dest.exists():
             shutil.rmtree(dest)
