@@ -1,6 +1,6 @@
 """A ladder of λ in one set of weights (``ladder:``, gain vectors per rung): every rung round
 trips exactly, the rung travels in the file, rates rise with the rung, a fixed-rate model
-warm-starts rung 0 exactly, training draws rungs and hands their λ to the loss, and bad
+warm-starts rung 0 exactly, a trained ladder extends at its top, training draws rungs and hands their λ to the loss, and bad
 settings, bad files and bad command lines fail in one line."""
 
 from __future__ import annotations
@@ -99,6 +99,29 @@ def test_a_fixed_rate_model_warm_starts_rung_zero_exactly():
     assert a.streams == b.streams and b.header == a.header + [0]
     assert np.array_equal(fixed.reconstruct(image), ladder.with_quality(0).reconstruct(image))
     assert torch.allclose(ladder.log_gains[:, 0], 0.5 * torch.log(torch.tensor(LADDER) / LADDER[0]))
+
+
+def test_a_trained_ladder_extends_at_its_top_keeping_its_rungs():
+    short = _codec(ladder=LADDER[:2])
+    with torch.no_grad():  # trained gains: no longer at their start
+        short.log_gains.add_(torch.linspace(-0.2, 0.3, 12))
+        short.log_inverse_gains.sub_(torch.linspace(0.1, -0.1, 12))
+    long = _codec(seed=1)
+    missing = long.load_state_dict(short.state_dict())
+    assert not missing.missing_keys and not missing.unexpected_keys
+    long.update()
+    short.update()
+    image = _image()
+    for rung in (0, 1):  # the trained rungs code as they did
+        a, b = short.with_quality(rung).encode(image), long.with_quality(rung).encode(image)
+        assert a.streams == b.streams and a.header == b.header
+    step = 0.5 * torch.log(torch.tensor(LADDER[2:]) / LADDER[1])[:, None]
+    assert torch.allclose(long.log_gains[2:], short.log_gains[1] + step)
+    assert torch.allclose(long.log_inverse_gains[2:], short.log_inverse_gains[1] - step)
+    sizes = [len(long.with_quality(r).compress(image)) for r in range(len(LADDER))]
+    assert sizes == sorted(sizes) and sizes[3] > sizes[1]  # the new rungs code finer
+    with pytest.raises(RuntimeError, match="size mismatch"):  # a longer ladder does not fit a shorter one
+        _codec(ladder=LADDER[:2]).load_state_dict(long.state_dict())
 
 
 def test_training_draws_rungs_and_hands_their_lambda_to_the_loss():

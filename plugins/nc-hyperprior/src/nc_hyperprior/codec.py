@@ -202,9 +202,20 @@ class HyperpriorCodec(LearnedCodec):
 
 def _start_missing_gains(module, state_dict, prefix, *args) -> None:
     """Warm start: weights saved without a ladder (a fixed-rate model) leave the gains at their
-    initial values, under which rung 0 codes as that model did."""
-    for name in ("log_gains", "log_inverse_gains"):
-        state_dict.setdefault(prefix + name, getattr(module, name).detach().clone())
+    initial values, under which rung 0 codes as that model did. Weights of a shorter ladder
+    extend it at the top: its ``K`` rungs load as they are (they must be this ladder's first
+    ``K``), and each rung above starts from the top one's trained gains scaled by
+    ``sqrt(lambda_r / lambda_{K-1})``, as a new ladder's rungs start from rung 0's."""
+    for name, sign in (("log_gains", 1.0), ("log_inverse_gains", -1.0)):
+        own = getattr(module, name).detach()
+        saved = state_dict.get(prefix + name)
+        if saved is None:
+            state_dict[prefix + name] = own.clone()
+        elif saved.dim() == 2 and saved.shape[1] == own.shape[1] and 0 < saved.shape[0] < own.shape[0]:
+            top = saved.shape[0] - 1
+            steps = torch.tensor([0.5 * math.log(v / module.ladder[top]) for v in module.ladder[top + 1:]])
+            above = saved[top].to(own.dtype) + sign * steps[:, None].to(own.dtype)
+            state_dict[prefix + name] = torch.cat([saved.to(own.dtype), above])
 
 
 CODECS = [HyperpriorCodec]
