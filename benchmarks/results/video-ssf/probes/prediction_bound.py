@@ -30,16 +30,15 @@ from nc_video.warp import warp
 from nc_core import models
 from nc_core.frames import read_frames
 
-torch.set_num_threads(1)
-start, n = int(sys.argv[1]), int(sys.argv[2])
-rung = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 H = 272  # bikes' height; frames are padded to 320 (a multiple of 64) as the codec pads them
-frames = [
-    np.pad(f, ((0, 320 - H), (0, 0), (0, 0)), mode="edge")
-    for f in read_frames("../shared/data/video/bikes.mp4", limit=n, start=start)
-]
-base = models.load_model(models.model_dir("zoo:mean-scale-mse"))
-intra = base.with_quality(rung)
+BIKES = "../shared/data/video/bikes.mp4"
+
+
+def padded_frames(n, start):
+    return [
+        np.pad(f, ((0, 320 - H), (0, 0), (0, 0)), mode="edge")
+        for f in read_frames(BIKES, limit=n, start=start)
+    ]
 
 
 def tensor(a):
@@ -50,7 +49,7 @@ def psnr(a, b):
     return float(-10 * torch.log10(((a - b)[..., :H, :] ** 2).mean()))
 
 
-def coded(img, q):
+def coded(base, img, q):
     m = base.with_quality(q)
     data = m.compress(img)
     return len(data), tensor(m.decompress(data))
@@ -76,7 +75,8 @@ def moved(ref, flow):
 
 
 def entropy(v):
-    _, counts = np.unique(v, return_counts=True)
+    """Ideal i.i.d. entropy (bits per item) of the rows of ``v`` (its values, for a 1-D ``v``)."""
+    _, counts = np.unique(v, axis=0, return_counts=True)
     p = counts / counts.sum()
     return float(-(p * np.log2(p)).sum())
 
@@ -107,53 +107,68 @@ def global_shift(x, ref, radius=12):
     return best[1]
 
 
-totals: dict[str, float] = {}
-with torch.no_grad():
-    refs = [coded(frames[0], rung)[1]]
-    for t in range(1, n):
-        x = tensor(frames[t])
-        intra_bytes, rec = coded(frames[t], rung)
-        ref = refs[-1]
-        searched = moved(ref, block_flow(x, ref, 8))
-        found = block_flow(x, ref, 8, penalty=0.005)
-        penalised = moved(ref, found)
-        v = torch.round(4 * F.avg_pool2d(found, 16))
-        vector_bytes = (entropy(v[0, 0].numpy()) + entropy(v[0, 1].numpy())) * v[0, 0].numel() / 8
-        vectors = moved(ref, F.interpolate(v / 4, scale_factor=16, mode="bilinear", align_corners=False))
-        extrapolated = moved(ref, block_flow(ref, refs[-2], 8)) if t >= 2 else ref
-        y = intra.latents(x)
-        preds = {
-            "unmoved": ref,
-            "global": global_shift(x, ref),
-            "searched": searched,
-            "searched λ=0.005": penalised,
-            "vectors": vectors,
-            "extrapolated": extrapolated,
-            "requantized": rec,
-        }
-        row = {"intra": bits(y, None)} | {k: bits(y, intra.latents(p)) for k, p in preds.items()}
-        for k, v in row.items():
-            totals[k] = totals.get(k, 0.0) + v
-        print(
-            f"frame {start + t}: prediction PSNR "
-            + ", ".join(f"{k} {psnr(p, x):.2f}" for k, p in preds.items() if k != "requantized"),
-            flush=True,
-        )
-        print(f"  vectors: {vector_bytes:.0f} B (ideal i.i.d.)", flush=True)
-        print(
-            "  latent bits / intra: " + ", ".join(f"{k} {v / row['intra']:.3f}" for k, v in row.items()),
-            flush=True,
-        )
-        residual = np.clip(np.round(255 * (0.5 + x - penalised)[0].permute(1, 2, 0).numpy()), 0, 255).astype(
-            np.uint8
-        )
-        out = [f"intra {intra_bytes} B {psnr(rec, x):.2f} dB"]
-        for q in range(base.qualities):
-            size, r = coded(residual, q)
-            out.append(f"rung {q} {size} B {psnr((penalised + r - 0.5).clamp(0, 1), x):.2f} dB")
-        print("  pixel residual by the intra codec: " + " | ".join(out), flush=True)
-        refs.append(rec)
-print(
-    f"frames {start + 1}-{start + n - 1}, latent bits / intra: "
-    + ", ".join(f"{k} {v / totals['intra']:.3f}" for k, v in totals.items())
-)
+def main():
+    torch.set_num_threads(1)
+    start, n = int(sys.argv[1]), int(sys.argv[2])
+    rung = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    frames = padded_frames(n, start)
+    base = models.load_model(models.model_dir("zoo:mean-scale-mse"))
+    intra = base.with_quality(rung)
+    totals: dict[str, float] = {}
+    with torch.no_grad():
+        refs = [coded(base, frames[0], rung)[1]]
+        for t in range(1, n):
+            x = tensor(frames[t])
+            intra_bytes, rec = coded(base, frames[t], rung)
+            ref = refs[-1]
+            searched = moved(ref, block_flow(x, ref, 8))
+            found = block_flow(x, ref, 8, penalty=0.005)
+            penalised = moved(ref, found)
+            v = torch.round(4 * F.avg_pool2d(found, 16))
+            vector_bytes = (
+                (entropy(v[0, 0].flatten().numpy()) + entropy(v[0, 1].flatten().numpy()))
+                * v[0, 0].numel()
+                / 8
+            )
+            vectors = moved(ref, F.interpolate(v / 4, scale_factor=16, mode="bilinear", align_corners=False))
+            extrapolated = moved(ref, block_flow(ref, refs[-2], 8)) if t >= 2 else ref
+            y = intra.latents(x)
+            preds = {
+                "unmoved": ref,
+                "global": global_shift(x, ref),
+                "searched": searched,
+                "searched λ=0.005": penalised,
+                "vectors": vectors,
+                "extrapolated": extrapolated,
+                "requantized": rec,
+            }
+            row = {"intra": bits(y, None)} | {k: bits(y, intra.latents(p)) for k, p in preds.items()}
+            for k, v in row.items():
+                totals[k] = totals.get(k, 0.0) + v
+            print(
+                f"frame {start + t}: prediction PSNR "
+                + ", ".join(f"{k} {psnr(p, x):.2f}" for k, p in preds.items() if k != "requantized"),
+                flush=True,
+            )
+            print(f"  vectors: {vector_bytes:.0f} B (ideal i.i.d.)", flush=True)
+            print(
+                "  latent bits / intra: " + ", ".join(f"{k} {v / row['intra']:.3f}" for k, v in row.items()),
+                flush=True,
+            )
+            residual = np.clip(
+                np.round(255 * (0.5 + x - penalised)[0].permute(1, 2, 0).numpy()), 0, 255
+            ).astype(np.uint8)
+            out = [f"intra {intra_bytes} B {psnr(rec, x):.2f} dB"]
+            for q in range(base.qualities):
+                size, r = coded(base, residual, q)
+                out.append(f"rung {q} {size} B {psnr((penalised + r - 0.5).clamp(0, 1), x):.2f} dB")
+            print("  pixel residual by the intra codec: " + " | ".join(out), flush=True)
+            refs.append(rec)
+    print(
+        f"frames {start + 1}-{start + n - 1}, latent bits / intra: "
+        + ", ".join(f"{k} {v / totals['intra']:.3f}" for k, v in totals.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
