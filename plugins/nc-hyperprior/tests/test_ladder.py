@@ -1,7 +1,7 @@
 """A ladder of λ in one set of weights (``ladder:``, gain vectors per rung): every rung round
 trips exactly, the rung travels in the file, rates rise with the rung, a fixed-rate model
-warm-starts rung 0 exactly, a trained ladder extends at its top, training draws rungs and hands their λ to the loss, and bad
-settings, bad files and bad command lines fail in one line."""
+warm-starts rung 0 exactly, a trained ladder extends at its top, training draws rungs and hands
+their λ to the loss, and bad settings, bad files and bad command lines fail in one line."""
 
 from __future__ import annotations
 

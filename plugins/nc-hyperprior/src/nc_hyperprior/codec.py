@@ -68,8 +68,7 @@ class HyperpriorCodec(LearnedCodec):
                 or (self.ladder and not self.ladder[0] > 0):
             raise ValueError(f"ladder must be two or more increasing positive lambdas, not {list(ladder)}")
         if self.ladder:
-            start = torch.tensor([0.5 * math.log(v / self.ladder[0]) for v in self.ladder])
-            start = start[:, None].repeat(1, transform.latent_channels)
+            start = _gain_steps(self.ladder, self.ladder[0])[:, None].repeat(1, transform.latent_channels)
             self.log_gains = nn.Parameter(start)
             self.log_inverse_gains = nn.Parameter(-start)
             self.register_load_state_dict_pre_hook(_start_missing_gains)
@@ -200,6 +199,12 @@ class HyperpriorCodec(LearnedCodec):
         return to_image(self.synthesize(y_hat, rung)[..., :height, :width])
 
 
+def _gain_steps(lambdas, reference: float) -> torch.Tensor:
+    """The log-gains that move a rung at ``reference`` to each of ``lambdas``: ``0.5 log(lambda /
+    reference)``, the step high-rate theory gives for MSE."""
+    return torch.tensor([0.5 * math.log(v / reference) for v in lambdas])
+
+
 def _start_missing_gains(module, state_dict, prefix, *args) -> None:
     """Warm start: weights saved without a ladder (a fixed-rate model) leave the gains at their
     initial values, under which rung 0 codes as that model did. Weights of a shorter ladder
@@ -213,7 +218,7 @@ def _start_missing_gains(module, state_dict, prefix, *args) -> None:
             state_dict[prefix + name] = own.clone()
         elif saved.dim() == 2 and saved.shape[1] == own.shape[1] and 0 < saved.shape[0] < own.shape[0]:
             top = saved.shape[0] - 1
-            steps = torch.tensor([0.5 * math.log(v / module.ladder[top]) for v in module.ladder[top + 1:]])
+            steps = _gain_steps(module.ladder[top + 1:], module.ladder[top])
             above = saved[top].to(own.dtype) + sign * steps[:, None].to(own.dtype)
             state_dict[prefix + name] = torch.cat([saved.to(own.dtype), above])
 
